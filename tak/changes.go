@@ -1,0 +1,356 @@
+package tak
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+)
+
+// Limits on what the change history keeps in memory (and in snapshots). A
+// change larger than maxDelta entity changes (a migration import) is recorded
+// without its delta and cannot be rolled back; older deltas are dropped once
+// the history holds more than maxHistoryDelta, but every change keeps its
+// metadata up to maxHistory changes.
+const (
+	maxDelta        = 200_000
+	maxHistoryDelta = 1_000_000
+	maxHistory      = 1000
+)
+
+// ChangeMeta says who changed the catalog, when, how and why. It is stamped
+// by the node that accepted the change, before it is replicated.
+type ChangeMeta struct {
+	Actor   string    `json:"actor"`             // admin identity (certificate HSA-ID or token name)
+	Time    time.Time `json:"time"`              // when the leader accepted the change
+	Source  string    `json:"source"`            // admin, order, import, rollback, hsa, timeouts
+	Comment string    `json:"comment,omitempty"` // the order's kommentar or the operator's note
+}
+
+// ChangeRecord is one committed change: one catalog version.
+type ChangeRecord struct {
+	Seq uint64 `json:"seq"`
+	ChangeMeta
+	Changes  int  `json:"changes"`  // entity changes in this version
+	HasDelta bool `json:"hasDelta"` // the entity changes are kept: diff and rollback possible
+}
+
+// EntityChange is one entity's before and after in a change. Before is nil
+// for a creation, After nil for a deletion. HSA tree and timeout replacements
+// carry only Op and Summary.
+type EntityChange struct {
+	Op      string `json:"op"` // create, update, delete, hsa-tree, timeouts
+	Kind    Kind   `json:"-"`
+	ID      int64  `json:"id,omitempty"`
+	Before  any    `json:"before,omitempty"`
+	After   any    `json:"after,omitempty"`
+	Summary string `json:"summary,omitempty"`
+}
+
+// MarshalJSON writes the kind by name.
+func (e EntityChange) MarshalJSON() ([]byte, error) {
+	type plain EntityChange
+	return json.Marshal(struct {
+		KindName string `json:"kind,omitempty"`
+		plain
+	}{kindName(e.Kind), plain(e)})
+}
+
+// UnmarshalJSON restores Before and After as the entity types of Kind.
+func (e *EntityChange) UnmarshalJSON(b []byte) error {
+	var w struct {
+		Op      string          `json:"op"`
+		Kind    string          `json:"kind"`
+		ID      int64           `json:"id"`
+		Before  json.RawMessage `json:"before"`
+		After   json.RawMessage `json:"after"`
+		Summary string          `json:"summary"`
+	}
+	if err := json.Unmarshal(b, &w); err != nil {
+		return err
+	}
+	*e = EntityChange{Op: w.Op, ID: w.ID, Summary: w.Summary}
+	if w.Kind == "" {
+		return nil
+	}
+	k, ok := ParseKind(w.Kind)
+	if !ok {
+		return fmt.Errorf("entity change: unknown kind %q", w.Kind)
+	}
+	e.Kind = k
+	var err error
+	if len(w.Before) > 0 && string(w.Before) != "null" {
+		if e.Before, err = decodeEntity(k, w.Before); err != nil {
+			return err
+		}
+	}
+	if len(w.After) > 0 && string(w.After) != "null" {
+		if e.After, err = decodeEntity(k, w.After); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func kindName(k Kind) string {
+	if k == 0 {
+		return ""
+	}
+	return k.String()
+}
+
+func decodeEntity(k Kind, b []byte) (any, error) {
+	var v any
+	var err error
+	switch k {
+	case KindRivProfile:
+		var x RivProfile
+		err = json.Unmarshal(b, &x)
+		v = x
+	case KindContract:
+		var x Contract
+		err = json.Unmarshal(b, &x)
+		v = x
+	case KindComponent:
+		var x Component
+		err = json.Unmarshal(b, &x)
+		v = x
+	case KindLogicalAddress:
+		var x LogicalAddress
+		err = json.Unmarshal(b, &x)
+		v = x
+	case KindCallAddress:
+		var x CallAddress
+		err = json.Unmarshal(b, &x)
+		v = x
+	case KindRoute:
+		var x Route
+		err = json.Unmarshal(b, &x)
+		v = x
+	case KindAuthorization:
+		var x Authorization
+		err = json.Unmarshal(b, &x)
+		v = x
+	case KindFilter:
+		var x Filter
+		err = json.Unmarshal(b, &x)
+		v = x
+	case KindCategorization:
+		var x Categorization
+		err = json.Unmarshal(b, &x)
+		v = x
+	default:
+		return nil, fmt.Errorf("entity change: unknown kind %d", k)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("decode %s: %w", k, err)
+	}
+	return v, nil
+}
+
+func (t *Txn) record(k Kind, id int64, before any, existed bool, after any, present bool) {
+	t.n++
+	if t.overflow {
+		return
+	}
+	if len(t.delta) >= maxDelta {
+		t.overflow, t.delta = true, nil
+		return
+	}
+	e := EntityChange{Kind: k, ID: id}
+	switch {
+	case !existed:
+		e.Op, e.After = "create", after
+	case !present:
+		e.Op, e.Before = "delete", before
+	default:
+		e.Op, e.Before, e.After = "update", before, after
+	}
+	t.delta = append(t.delta, e)
+}
+
+// changeLog is immutable like the rest of the catalog: append copies the
+// record list (at most maxHistory pointers), never writes a shared array.
+type changeLog struct {
+	records []*loggedChange
+	deltas  int
+}
+
+type loggedChange struct {
+	rec   ChangeRecord
+	delta []EntityChange
+}
+
+func (l changeLog) append(rec ChangeRecord, delta []EntityChange, overflow bool) changeLog {
+	rec.HasDelta = !overflow
+	if overflow {
+		delta = nil
+	}
+	recs := l.records
+	if len(recs) >= maxHistory {
+		recs = recs[len(recs)-maxHistory+1:]
+	}
+	out := make([]*loggedChange, 0, len(recs)+1)
+	out = append(out, recs...)
+	out = append(out, &loggedChange{rec: rec, delta: delta})
+	total := 0
+	for _, lc := range out {
+		total += len(lc.delta)
+	}
+	// Drop the oldest deltas until the history fits. The records stay, marked
+	// as no longer rollbackable; replacing them keeps old versions unchanged.
+	for i := 0; total > maxHistoryDelta && i < len(out)-1; i++ {
+		if out[i].delta != nil {
+			total -= len(out[i].delta)
+			r := out[i].rec
+			r.HasDelta = false
+			out[i] = &loggedChange{rec: r}
+		}
+	}
+	return changeLog{records: out, deltas: total}
+}
+
+// History returns the newest change records first, at most limit (0 = all kept).
+func (c *Catalog) History(limit int) []ChangeRecord {
+	rs := c.log.records
+	out := make([]ChangeRecord, 0, len(rs))
+	for i := len(rs) - 1; i >= 0; i-- {
+		if limit > 0 && len(out) == limit {
+			break
+		}
+		out = append(out, rs[i].rec)
+	}
+	return out
+}
+
+// ChangeDelta returns the entity changes of one version, if still kept.
+func (c *Catalog) ChangeDelta(seq uint64) (ChangeRecord, []EntityChange, bool) {
+	for _, lc := range c.log.records {
+		if lc.rec.Seq == seq {
+			return lc.rec, lc.delta, lc.rec.HasDelta
+		}
+	}
+	return ChangeRecord{}, nil, false
+}
+
+// Diff returns every entity change after version from up to and including
+// version to, oldest first. It fails if a change in between is no longer kept.
+func (c *Catalog) Diff(from, to uint64) ([]EntityChange, error) {
+	if from > to {
+		return nil, fmt.Errorf("diff %d..%d: from is after to", from, to)
+	}
+	if to > c.seq {
+		return nil, fmt.Errorf("diff %d..%d: newest version is %d", from, to, c.seq)
+	}
+	var out []EntityChange
+	for seq := from + 1; seq <= to; seq++ {
+		_, d, ok := c.ChangeDelta(seq)
+		if !ok {
+			return nil, fmt.Errorf("diff %d..%d: version %d is no longer kept in full; the history keeps the newest %d entity changes", from, to, seq, maxHistoryDelta)
+		}
+		out = append(out, d...)
+	}
+	return out, nil
+}
+
+// RevertTo undoes, newest first, every change after version seq. It refuses
+// (ErrConflict) if an entity no longer looks as the undone change left it,
+// which can only happen if the history was pruned in between. HSA tree and
+// timeout replacements are not undone: they are loaded from files, and the
+// file is the operator's version of record.
+func (t *Txn) RevertTo(seq uint64) error {
+	if seq >= t.c.seq {
+		return fmt.Errorf("rollback to %d: newest version is %d", seq, t.c.seq)
+	}
+	t.keepIDs = true
+	defer func() { t.keepIDs = false }()
+	for v := t.c.seq; v > seq; v-- {
+		_, delta, ok := t.c.ChangeDelta(v)
+		if !ok {
+			return fmt.Errorf("rollback to %d: version %d is not kept in full and cannot be undone: %w", seq, v, ErrConflict)
+		}
+		for i := len(delta) - 1; i >= 0; i-- {
+			if err := t.undo(delta[i]); err != nil {
+				return fmt.Errorf("rollback to %d: undo version %d: %w", seq, v, err)
+			}
+		}
+	}
+	return nil
+}
+
+func (t *Txn) undo(e EntityChange) error {
+	if e.Kind == 0 {
+		return nil
+	}
+	cur, ok := t.c.entity(e.Kind, e.ID)
+	if e.After != nil && (!ok || cur != e.After) || e.After == nil && ok {
+		return fmt.Errorf("%s %d changed since: %w", e.Kind, e.ID, ErrConflict)
+	}
+	if e.Before == nil {
+		return t.Delete(e.Kind, e.ID)
+	}
+	return t.Put(e.Before)
+}
+
+// Put creates or updates any entity value (RivProfile, Contract, …).
+func (t *Txn) Put(v any) error {
+	var err error
+	switch x := v.(type) {
+	case RivProfile:
+		_, err = t.PutRivProfile(x)
+	case Contract:
+		_, err = t.PutContract(x)
+	case Component:
+		_, err = t.PutComponent(x)
+	case LogicalAddress:
+		_, err = t.PutLogicalAddress(x)
+	case CallAddress:
+		_, err = t.PutCallAddress(x)
+	case Route:
+		_, err = t.PutRoute(x)
+	case Authorization:
+		_, err = t.PutAuthorization(x)
+	case Filter:
+		_, err = t.PutFilter(x)
+	case Categorization:
+		_, err = t.PutCategorization(x)
+	default:
+		err = fmt.Errorf("put: %T is not a catalog entity", v)
+	}
+	return err
+}
+
+// Entity returns any entity by kind and id.
+func (c *Catalog) Entity(k Kind, id int64) (any, bool) { return c.entity(k, id) }
+
+func (c *Catalog) entity(k Kind, id int64) (any, bool) {
+	switch k {
+	case KindRivProfile:
+		v, ok := c.profiles.get(id)
+		return v, ok
+	case KindContract:
+		v, ok := c.contracts.get(id)
+		return v, ok
+	case KindComponent:
+		v, ok := c.comps.get(id)
+		return v, ok
+	case KindLogicalAddress:
+		v, ok := c.las.get(id)
+		return v, ok
+	case KindCallAddress:
+		v, ok := c.addrs.get(id)
+		return v, ok
+	case KindRoute:
+		v, ok := c.routes.get(id)
+		return v, ok
+	case KindAuthorization:
+		v, ok := c.auths.get(id)
+		return v, ok
+	case KindFilter:
+		v, ok := c.filters.get(id)
+		return v, ok
+	case KindCategorization:
+		v, ok := c.cats.get(id)
+		return v, ok
+	}
+	return nil, false
+}
