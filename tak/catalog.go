@@ -58,10 +58,11 @@ type Catalog struct {
 	laByHSA       pmap[string, int64]
 	addrByKey     pmap[string, int64] // profileID/componentID/url (url case-sensitive, as in TAK 3.2)
 
-	// routing indexes, keyed by lower-cased names so the router can look up
-	// the strings of a request directly.
-	routeIdx pmap[hkey, routeSet] // ns \x00 la
-	authIdx  pmap[hkey, authSet]  // ns \x00 la \x00 consumer
+	// routing indexes, keyed by the hashes of the lower-cased names (see
+	// flat.go) so the router can look up the strings of a request directly
+	// and climb the HSA tree without hashing a string per level.
+	routeIdx flat[routeSet] // routeKey(ns, la)
+	authIdx  flat[authSet]  // authKey(ns, la, consumer)
 
 	refs     pmap[ref, int32]   // live references to an entity; delete needs zero
 	children pmap[ref, []int64] // filters of an authorization, categorizations of a filter
@@ -88,8 +89,6 @@ func New() *Catalog {
 		compByHSA:     newPMap[string, int64](hashString),
 		laByHSA:       newPMap[string, int64](hashString),
 		addrByKey:     newPMap[string, int64](hashString),
-		routeIdx:      newPMap[hkey, routeSet](hashHKey),
-		authIdx:       newPMap[hkey, authSet](hashHKey),
 		refs:          newPMap[ref, int32](hashRef),
 		children:      newPMap[ref, []int64](hashRef),
 		hsa:           EmptyHSATree(),
@@ -187,7 +186,10 @@ func lookupByKey[V any](idx *pmap[string, int64], m *pmap[int64, V], key string)
 // RoutesFor returns the ids of every route, valid or not, for a contract at a
 // logical address (exact, no climbing), sorted.
 func (c *Catalog) RoutesFor(contractNS, la string) []int64 {
-	ts, _ := c.routeIdx.get(routeKey(contractNS, la))
+	ts := c.routeIdx.find(routeKey(contractNS, la))
+	if ts == nil {
+		return []int64{}
+	}
 	out := make([]int64, 0, ts.len())
 	for i := 0; i < ts.len(); i++ {
 		out = append(out, ts.at(i).RouteID)
@@ -199,7 +201,10 @@ func (c *Catalog) RoutesFor(contractNS, la string) []int64 {
 // AuthorizationsFor returns the ids of every authorization, valid or not, of a
 // consumer for a contract at a logical address (exact), sorted.
 func (c *Catalog) AuthorizationsFor(contractNS, la, consumer string) []int64 {
-	ts, _ := c.authIdx.get(authKey(contractNS, la, consumer))
+	ts := c.authIdx.find(authKey(contractNS, la, consumer))
+	if ts == nil {
+		return []int64{}
+	}
 	out := make([]int64, 0, ts.len())
 	for i := 0; i < ts.len(); i++ {
 		out = append(out, ts.at(i).id)
@@ -272,92 +277,114 @@ func sortedValues[V any](m *pmap[int64, V]) []V {
 	return out
 }
 
+// routeKey is the routing-index key of a contract at a logical address.
 func routeKey(ns, la string) hkey {
-	var buf [256]byte
-	b := appendLower(buf[:0], ns)
-	b = append(b, 0)
-	return hkeyOf(appendLower(b, la))
+	return routeBase(nsSeeds.lowerHash(ns)).xor(laSeeds.lowerHash(la))
 }
 
+// authKey is the authorization-index key of a consumer calling a contract at
+// a logical address.
 func authKey(ns, la, consumer string) hkey {
-	var buf [256]byte
-	b := appendLower(buf[:0], ns)
-	b = append(b, 0)
-	b = appendLower(b, la)
-	b = append(b, 0)
-	return hkeyOf(appendLower(b, consumer))
+	return authBase(nsSeeds.lowerHash(ns), conSeeds.lowerHash(consumer)).xor(laSeeds.lowerHash(la))
 }
 
 // routeSet holds the routes of one (contract, logical address). Nearly every
-// key has exactly one, so the first lives inline in the map slot and a hit
-// costs no extra pointer chase.
+// key has exactly one, so the first lives inline in the table and a hit
+// costs no extra pointer chase; the rest sit behind one pointer so that the
+// common case pays 8 bytes, not a slice header and a count, per table slot
+// (the table holds about twice as many slots as entries). A routeSet in an
+// index is never empty: the last route out deletes the key. A set is never
+// changed in place once stored; with and without build new ones.
 type routeSet struct {
 	first RouteTarget
-	rest  []RouteTarget
-	n     int
+	more  *[]RouteTarget
 }
 
-func (s *routeSet) len() int { return s.n }
+func (s *routeSet) len() int {
+	if s.more == nil {
+		return 1
+	}
+	return 1 + len(*s.more)
+}
 
 func (s *routeSet) at(i int) *RouteTarget {
 	if i == 0 {
 		return &s.first
 	}
-	return &s.rest[i-1]
+	return &(*s.more)[i-1]
 }
 
 func (s routeSet) with(t RouteTarget) routeSet {
-	if s.n == 0 {
-		return routeSet{first: t, n: 1}
+	var more []RouteTarget
+	if s.more != nil {
+		more = append(more, *s.more...)
 	}
-	s.rest = append(append(make([]RouteTarget, 0, len(s.rest)+1), s.rest...), t)
-	s.n++
+	more = append(more, t)
+	s.more = &more
 	return s
 }
 
-func (s routeSet) without(id int64) routeSet {
+// without returns the set without route id, and false if that leaves it empty.
+func (s routeSet) without(id int64) (routeSet, bool) {
 	var out routeSet
-	for i := 0; i < s.n; i++ {
+	n := 0
+	for i := 0; i < s.len(); i++ {
 		if t := s.at(i); t.RouteID != id {
-			out = out.with(*t)
+			if n == 0 {
+				out = routeSet{first: *t}
+			} else {
+				out = out.with(*t)
+			}
+			n++
 		}
 	}
-	return out
+	return out, n > 0
 }
 
 // authSet is routeSet for authorizations.
 type authSet struct {
 	first authTarget
-	rest  []authTarget
-	n     int
+	more  *[]authTarget
 }
 
-func (s *authSet) len() int { return s.n }
+func (s *authSet) len() int {
+	if s.more == nil {
+		return 1
+	}
+	return 1 + len(*s.more)
+}
 
 func (s *authSet) at(i int) *authTarget {
 	if i == 0 {
 		return &s.first
 	}
-	return &s.rest[i-1]
+	return &(*s.more)[i-1]
 }
 
 func (s authSet) with(t authTarget) authSet {
-	if s.n == 0 {
-		return authSet{first: t, n: 1}
+	var more []authTarget
+	if s.more != nil {
+		more = append(more, *s.more...)
 	}
-	s.rest = append(append(make([]authTarget, 0, len(s.rest)+1), s.rest...), t)
-	s.n++
+	more = append(more, t)
+	s.more = &more
 	return s
 }
 
-func (s authSet) without(id int64) authSet {
+func (s authSet) without(id int64) (authSet, bool) {
 	var out authSet
-	for i := 0; i < s.n; i++ {
+	n := 0
+	for i := 0; i < s.len(); i++ {
 		if t := s.at(i); t.id != id {
-			out = out.with(*t)
+			if n == 0 {
+				out = authSet{first: *t}
+			} else {
+				out = out.with(*t)
+			}
+			n++
 		}
 	}
-	return out
+	return out, n > 0
 }
 
 func addrKey(profileID, componentID int64, url string) string {

@@ -14,8 +14,59 @@ const HSARoot = "SE"
 
 // HSATree maps an HSA-ID to its parent's HSA-ID. Lookups are case-sensitive,
 // as in the reference hsa-cache. It is immutable once built.
+//
+// The tree is a flat table keyed by the hash of the exact-case HSA-ID (see
+// flat.go). A node carries what a climb needs for the next level without
+// hashing a string: the parent's exact-case hash (its own key in the tree)
+// and its lower-case hash (its part of a routing-index key). The names are
+// kept for traces, Parent and Edges only.
 type HSATree struct {
-	parent map[string]string
+	nodes flat[hsaNode]
+}
+
+type hsaNode struct {
+	parentH hkey   // hsaKey(parent): the parent's node
+	parentL hkey   // case-insensitive logical-address hash of parent
+	parent  string // "" is kept as given (Edges) and climbs to the root
+	id      string
+}
+
+// rootNode stands for the parent of the root, of unknown units and of units
+// with an empty parent.
+var rootNode = func() hsaNode {
+	lo, ex := laHashes(HSARoot)
+	return hsaNode{parentH: ex, parentL: lo, parent: HSARoot}
+}()
+
+// rootKey is hsaKey(HSARoot): a climb ends by hash, never comparing strings.
+var rootKey = rootNode.parentH
+
+func newHSATree(parent map[string]string) *HSATree {
+	h := &HSATree{}
+	tag := txnGen.Add(1)
+	for id, p := range parent {
+		h.set(id, p, tag)
+	}
+	return h
+}
+
+// set is for building only: a tree is never written once returned.
+func (h *HSATree) set(id, parent string, tag uint64) {
+	n := hsaNode{parent: parent, id: id}
+	if parent != "" {
+		n.parentL, n.parentH = laHashes(parent)
+	}
+	h.nodes.set(hsaKey(id), n, tag)
+}
+
+// up returns the node of the unit whose exact-case hash is key, which names
+// its parent and carries the parent's hashes; for an unknown unit or an empty
+// parent it returns rootNode, whose parent is the root.
+func (h *HSATree) up(key hkey) *hsaNode {
+	if n := h.nodes.find(key); n != nil && n.parent != "" {
+		return n
+	}
+	return &rootNode
 }
 
 // HSAUnit is one unit of an HSA file.
@@ -33,36 +84,33 @@ type HSAParent struct {
 }
 
 // EmptyHSATree returns a tree in which every unit's parent is the root.
-func EmptyHSATree() *HSATree { return &HSATree{parent: map[string]string{}} }
+func EmptyHSATree() *HSATree { return &HSATree{} }
 
 // Parent returns the parent of id; an unknown id or a top unit has parent "SE".
-func (h *HSATree) Parent(id string) string {
-	if p, ok := h.parent[id]; ok && p != "" {
-		return p
-	}
-	return HSARoot
-}
+func (h *HSATree) Parent(id string) string { return h.up(hsaKey(id)).parent }
 
 // Len is the number of units with a known parent.
-func (h *HSATree) Len() int { return len(h.parent) }
+func (h *HSATree) Len() int { return h.nodes.Len() }
 
 // Edges returns the tree as sorted (id, parent) pairs.
 func (h *HSATree) Edges() []HSAParent {
-	out := make([]HSAParent, 0, len(h.parent))
-	for id, p := range h.parent {
-		out = append(out, HSAParent{id, p})
-	}
+	out := make([]HSAParent, 0, h.nodes.Len())
+	h.nodes.each(func(_ hkey, n *hsaNode) bool {
+		out = append(out, HSAParent{n.id, n.parent})
+		return true
+	})
 	sort.Slice(out, func(i, j int) bool { return out[i].HSAID < out[j].HSAID })
 	return out
 }
 
 // HSATreeFromEdges rebuilds a tree from Edges.
 func HSATreeFromEdges(edges []HSAParent) *HSATree {
-	m := make(map[string]string, len(edges))
+	h := &HSATree{}
+	tag := txnGen.Add(1)
 	for _, e := range edges {
-		m[e.HSAID] = e.Parent
+		h.set(e.HSAID, e.Parent, tag) // a later duplicate wins, as it always has
 	}
-	return &HSATree{parent: m}
+	return h
 }
 
 // ParseHSAFile reads the hsa-cache XML format (FileGetHsaUnitsResponse), by
@@ -181,5 +229,5 @@ func BuildHSATree(units []HSAUnit) (*HSATree, error) {
 			}
 		}
 	}
-	return &HSATree{parent: parent}, nil
+	return newHSATree(parent), nil
 }

@@ -105,16 +105,3 @@ func (m *pmap[K, V]) each(fn func(K, V) bool) {
 		}
 	}
 }
-
-// hkey is the routing-index key: a 128-bit seeded hash of the lower-cased
-// names. Fixed-size keys spare each probe a cache miss on key bytes, which is
-// most of the cost of a lookup in a catalog of a million entries. With two
-// independent per-process seeds, a collision among a few million keys has a
-// probability near 2^-86, and no input can be crafted to force one.
-type hkey [2]uint64
-
-var seed2 = maphash.MakeSeed()
-
-func hkeyOf(b []byte) hkey { return hkey{maphash.Bytes(seed, b), maphash.Bytes(seed2, b)} }
-
-func hashHKey(k hkey) uint64 { return k[0] }

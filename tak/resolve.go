@@ -68,48 +68,59 @@ const maxClimb = 64
 // climb up to and including "SE", then "*". More than one valid route at the
 // level that matched is RouteMultiple, whatever their RIV profiles.
 func (c *Catalog) ResolveRoute(ns, la string, now int64, o *RoutingOptions, tr *Trace) (RouteTarget, RouteStatus) {
-	// The lower-cased namespace is written once; each step appends its
-	// address after it in the same stack buffer.
-	var buf [320]byte
-	pre := append(appendLower(buf[:0], ns), 0)
+	// The namespace is hashed once per call; a level's key is then base ^
+	// (that level's address hash), and the climb takes the next address's
+	// hashes from the tree, so no string is hashed per level.
+	base := routeBase(nsSeeds.lowerHash(ns))
 	if o.Delimiter != "" && strings.Contains(la, o.Delimiter) {
 		tr.add("(leaf)")
 		var found RouteTarget
 		st := RouteNone
 		eachDefaultPart(la, o.Delimiter, func(part string) bool {
 			tr.add(part)
-			found, st = c.routeAt(pre, part, now)
+			found, st = c.routeAt(base.xor(laSeeds.lowerHash(part)), now)
 			return st == RouteNone
 		})
 		return found, st
 	}
 	tr.add(la)
-	if t, st := c.routeAt(pre, la, now); st != RouteNone {
+	laL, same := laSeeds.lowerHashed(la)
+	if t, st := c.routeAt(base.xor(laL), now); st != RouteNone {
 		return t, st
 	}
 	if climbs(o.NoRouteClimb, o.RouteClimbExceptions, ns) {
 		tr.add("(parent)")
-		cur := la
-		for i := 0; cur != HSARoot && i < maxClimb; i++ {
-			cur = c.hsa.Parent(cur)
-			tr.add(cur)
-			if t, st := c.routeAt(pre, cur, now); st != RouteNone {
+		cur := exactKey(la, laL, same) // hashed only when climbing
+		for i := 0; cur != rootKey && i < maxClimb; i++ {
+			up := c.hsa.up(cur)
+			tr.add(up.parent)
+			if t, st := c.routeAt(base.xor(up.parentL), now); st != RouteNone {
 				return t, st
 			}
+			cur = up.parentH
 		}
 	}
 	tr.add("(default)")
 	tr.add("*")
-	return c.routeAt(pre, "*", now)
+	return c.routeAt(base.xor(starHash), now)
 }
 
-func (c *Catalog) routeAt(pre []byte, la string, now int64) (RouteTarget, RouteStatus) {
-	ts, ok := c.routeIdx.get(hkeyOf(appendLower(pre, la)))
-	if !ok {
+// starHash is the address hash of the default-routing wildcard "*".
+var starHash = laSeeds.lowerHash("*")
+
+func (c *Catalog) routeAt(key hkey, now int64) (RouteTarget, RouteStatus) {
+	ts := c.routeIdx.find(key)
+	if ts == nil {
+		return RouteTarget{}, RouteNone
+	}
+	if ts.more == nil { // the common case: one route
+		if ts.first.w.valid(now) {
+			return ts.first, RouteFound
+		}
 		return RouteTarget{}, RouteNone
 	}
 	n, hit := 0, -1
-	for i := 0; i < ts.n; i++ {
+	for i := 0; i < ts.len(); i++ {
 		if ts.at(i).w.valid(now) {
 			n++
 			hit = i
@@ -128,10 +139,8 @@ func (c *Catalog) routeAt(pre []byte, la string, now int64) (RouteTarget, RouteS
 // address at time now, in the reference order (different from routing):
 // VG#VE (at most two parts, allow-lists), exact, "*", then HSA climb.
 func (c *Catalog) Authorize(consumer, ns, la string, now int64, o *RoutingOptions, tr *Trace) bool {
-	var buf [320]byte
-	var cbuf [128]byte
-	pre := append(appendLower(buf[:0], ns), 0)
-	con := appendLower(cbuf[:0], consumer)
+	// As in ResolveRoute: namespace and consumer are hashed once per call.
+	base := authBase(nsSeeds.lowerHash(ns), conSeeds.lowerHash(consumer))
 	if o.Delimiter != "" && strings.Contains(la, o.Delimiter) {
 		tr.add("(leaf)")
 		if countDefaultParts(la, o.Delimiter) > 2 || !listed(o.DefaultRoutingContracts, ns) || !listed(o.DefaultRoutingSenders, consumer) {
@@ -141,41 +150,42 @@ func (c *Catalog) Authorize(consumer, ns, la string, now int64, o *RoutingOption
 		ok := false
 		eachDefaultPart(la, o.Delimiter, func(part string) bool {
 			tr.add(part)
-			ok = c.authAt(pre, con, part, now)
+			ok = c.authAt(base.xor(laSeeds.lowerHash(part)), now)
 			return !ok
 		})
 		return ok
 	}
 	tr.add(la)
-	if c.authAt(pre, con, la, now) {
+	laL, same := laSeeds.lowerHashed(la)
+	if c.authAt(base.xor(laL), now) {
 		return true
 	}
 	tr.add("(default)")
 	tr.add("*")
-	if c.authAt(pre, con, "*", now) {
+	if c.authAt(base.xor(starHash), now) {
 		return true
 	}
 	if climbs(o.NoAuthClimb, o.AuthClimbExceptions, ns) {
 		tr.add("(parent)")
-		cur := la
-		for i := 0; cur != HSARoot && i < maxClimb; i++ {
-			cur = c.hsa.Parent(cur)
-			tr.add(cur)
-			if c.authAt(pre, con, cur, now) {
+		cur := exactKey(la, laL, same) // hashed only when climbing
+		for i := 0; cur != rootKey && i < maxClimb; i++ {
+			up := c.hsa.up(cur)
+			tr.add(up.parent)
+			if c.authAt(base.xor(up.parentL), now) {
 				return true
 			}
+			cur = up.parentH
 		}
 	}
 	return false
 }
 
-func (c *Catalog) authAt(pre, consumer []byte, la string, now int64) bool {
-	b := append(append(appendLower(pre, la), 0), consumer...)
-	ts, ok := c.authIdx.get(hkeyOf(b))
-	if !ok {
+func (c *Catalog) authAt(key hkey, now int64) bool {
+	ts := c.authIdx.find(key)
+	if ts == nil {
 		return false
 	}
-	for i := 0; i < ts.n; i++ {
+	for i := 0; i < ts.len(); i++ {
 		if ts.at(i).w.valid(now) {
 			return true
 		}

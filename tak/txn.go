@@ -371,8 +371,8 @@ func (t *Txn) PutRoute(v Route) (Route, error) {
 		return v, invalid(KindRoute, "from", v.From.String(), "is after to "+v.To.String())
 	}
 	if !t.Lenient {
-		ts, _ := t.c.routeIdx.get(routeKey(con.Namespace, la.HSAID))
-		for i := 0; i < ts.len(); i++ {
+		ts := t.c.routeIdx.find(routeKey(con.Namespace, la.HSAID))
+		for i := 0; ts != nil && i < ts.len(); i++ {
 			if o := ts.at(i); o.RouteID != v.ID && overlaps(v.From, v.To, o.From, o.To) {
 				return v, conflict(KindRoute, "from", v.From.String(), fmt.Sprintf(
 					"route %d for %s at %s overlaps %s..%s", o.RouteID, con.Namespace, la.HSAID, o.From, o.To))
@@ -418,8 +418,8 @@ func (t *Txn) PutAuthorization(v Authorization) (Authorization, error) {
 		if strings.TrimSpace(v.Agreement) == "" || hasOuterSpace(v.Agreement) {
 			return v, invalid(KindAuthorization, "agreement", v.Agreement, "must not be empty or start or end with whitespace")
 		}
-		ts, _ := t.c.authIdx.get(authKey(con.Namespace, la.HSAID, cons.HSAID))
-		for i := 0; i < ts.len(); i++ {
+		ts := t.c.authIdx.find(authKey(con.Namespace, la.HSAID, cons.HSAID))
+		for i := 0; ts != nil && i < ts.len(); i++ {
 			if o := ts.at(i); o.id != v.ID && overlaps(v.From, v.To, o.from, o.to) {
 				return v, conflict(KindAuthorization, "from", v.From.String(), fmt.Sprintf(
 					"authorization %d for %s to call %s at %s overlaps %s..%s", o.id, cons.HSAID, con.Namespace, la.HSAID, o.from, o.to))
@@ -628,14 +628,20 @@ func (t *Txn) routeTarget(r Route) (hkey, RouteTarget) {
 
 func (t *Txn) indexRoute(r Route) {
 	key, tgt := t.routeTarget(r)
-	ts, _ := t.c.routeIdx.get(key)
-	t.c.routeIdx.set(key, ts.with(tgt), t.tag)
+	if p, ok := t.c.routeIdx.put(key, t.tag); ok {
+		*p = p.with(tgt)
+	} else {
+		*p = routeSet{first: tgt}
+	}
 }
 
 func (t *Txn) unindexRoute(r Route) {
 	key, _ := t.routeTarget(r)
-	ts, _ := t.c.routeIdx.get(key)
-	if out := ts.without(r.ID); out.n > 0 {
+	ts, ok := t.c.routeIdx.get(key)
+	if !ok {
+		return
+	}
+	if out, ok := ts.without(r.ID); ok {
 		t.c.routeIdx.set(key, out, t.tag)
 	} else {
 		t.c.routeIdx.del(key, t.tag)
@@ -651,14 +657,20 @@ func (t *Txn) authTarget(a Authorization) (hkey, authTarget) {
 
 func (t *Txn) indexAuth(a Authorization) {
 	key, tgt := t.authTarget(a)
-	ts, _ := t.c.authIdx.get(key)
-	t.c.authIdx.set(key, ts.with(tgt), t.tag)
+	if p, ok := t.c.authIdx.put(key, t.tag); ok {
+		*p = p.with(tgt)
+	} else {
+		*p = authSet{first: tgt}
+	}
 }
 
 func (t *Txn) unindexAuth(a Authorization) {
 	key, _ := t.authTarget(a)
-	ts, _ := t.c.authIdx.get(key)
-	if out := ts.without(a.ID); out.n > 0 {
+	ts, ok := t.c.authIdx.get(key)
+	if !ok {
+		return
+	}
+	if out, ok := ts.without(a.ID); ok {
 		t.c.authIdx.set(key, out, t.tag)
 	} else {
 		t.c.authIdx.del(key, t.tag)

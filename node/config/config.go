@@ -1,0 +1,365 @@
+// Package config is the node's configuration: one YAML file, overridable by
+// environment variables (VAXEL_SECTION_KEY) and flags, loaded in named phases
+// (defaults → file → env → flags → derive → validate) and then frozen. It
+// produces each subsystem's Config; validation messages tell the operator
+// what to change.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strconv"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Config is the whole node configuration. Field comments are the operator
+// documentation (docs/configuration.md is generated from the same text).
+type Config struct {
+	Node   Node   `yaml:"node"`
+	TLS    TLS    `yaml:"tls"`
+	Router Router `yaml:"router"`
+	Raft   Raft   `yaml:"raft"`
+	Admin  Admin  `yaml:"admin"`
+	Log    Log    `yaml:"log"`
+}
+
+// Node identifies the node and its platform.
+type Node struct {
+	// Name is unique within the platform and stable across restarts; it is
+	// the node's Raft id. Default: the host name.
+	Name string `yaml:"name"`
+	// Platform is the platform's name, the "plattform" every order must name.
+	Platform string `yaml:"platform"`
+	// DataDir holds the Raft log, snapshots and state. Keep it across
+	// restarts: a node with an empty data dir joins as a new node.
+	DataDir string `yaml:"data_dir"`
+}
+
+// TLS holds the certificates. Every listener that expects a certificate
+// verifies it: the router (consumers), the admin API (operators) and Raft
+// (other nodes of the platform).
+type TLS struct {
+	Cert string `yaml:"cert"` // the node's certificate (PEM), used as server and as client
+	Key  string `yaml:"key"`  // its private key (PEM)
+	// CA is the platform CA: nodes of this platform present certificates
+	// from it to each other (Raft) and to the admin API.
+	CA string `yaml:"ca"`
+	// ClientCAs are the CAs whose certificates consumers may present to the
+	// router (SITHS in production). Never list a test CA on a production
+	// platform.
+	ClientCAs []string `yaml:"client_cas"`
+	// ProducerCAs are the CAs that producers' and next platforms' server
+	// certificates are verified against. Empty: the system roots.
+	ProducerCAs []string `yaml:"producer_cas"`
+}
+
+// Router configures the data plane (see skltp-vp.md §12 for the reference names).
+type Router struct {
+	InstanceID                string        `yaml:"instance_id"`   // vp.instance.id: this platform in routing history
+	InstanceName              string        `yaml:"instance_name"` // vp.instance.name: shown in fault strings
+	HTTPSAddr                 string        `yaml:"https_addr"`    // mTLS listener; default :20000
+	HTTPAddr                  string        `yaml:"http_addr"`     // plain-HTTP listener behind a TLS proxy; empty = off
+	HTTPAllowList             []string      `yaml:"http_allow_list"`
+	CertHeader                string        `yaml:"cert_header"`
+	SenderPattern             string        `yaml:"sender_pattern"` // regex with one group; empty = SERIALNUMBER
+	OriginalConsumerAllowList []string      `yaml:"original_consumer_allow_list"`
+	RejectOriginalConsumer    bool          `yaml:"reject_original_consumer"` // answer VP013 instead of a warning
+	PropagateCorrelationHTTPS *bool         `yaml:"propagate_correlation_https"`
+	MaxBodySize               int           `yaml:"max_body_size"`
+	ConnectTimeout            time.Duration `yaml:"connect_timeout"`
+	RetryDelay                time.Duration `yaml:"retry_delay"`
+	ReadTimeout               time.Duration `yaml:"read_timeout"`
+	WriteTimeout              time.Duration `yaml:"write_timeout"`
+	IdleTimeout               time.Duration `yaml:"idle_timeout"`
+	DefaultRoutingDelimiter   *string       `yaml:"default_routing_delimiter"` // "#"; "" turns VG#VE off
+	DefaultRoutingContracts   []string      `yaml:"default_routing_contracts"`
+	DefaultRoutingSenders     []string      `yaml:"default_routing_senders"`
+	HSAClimbRoutes            *bool         `yaml:"hsa_climb_routes"`
+	HSAClimbAuthorizations    *bool         `yaml:"hsa_climb_authorizations"`
+	RouteClimbExceptions      []string      `yaml:"route_climb_exceptions"`
+	AuthClimbExceptions       []string      `yaml:"auth_climb_exceptions"`
+	LogCalls                  *bool         `yaml:"log_calls"`
+}
+
+// Raft configures the catalog's replication between the platform's nodes.
+type Raft struct {
+	Bind      string `yaml:"bind"`      // listener for other nodes, default :7301
+	Advertise string `yaml:"advertise"` // address others dial; required when bind is 0.0.0.0
+	// Servers is the initial voter set: every node of a new platform lists
+	// the same servers, and each bootstraps the group with them on first
+	// start (identical bootstrap on all nodes is safe in Raft). A node with
+	// Raft state on disk ignores it. A single-node platform lists only itself
+	// (or nothing).
+	Servers          []Peer        `yaml:"servers"`
+	HeartbeatTimeout time.Duration `yaml:"heartbeat_timeout"`
+	ElectionTimeout  time.Duration `yaml:"election_timeout"`
+}
+
+// Peer is a node of the platform as the others reach it.
+type Peer struct {
+	ID    string `yaml:"id"`
+	Raft  string `yaml:"raft"`  // Raft address
+	Admin string `yaml:"admin"` // admin API address, used to forward writes to the leader
+}
+
+// Admin configures the admin HTTPS API.
+type Admin struct {
+	Addr string `yaml:"addr"` // default 127.0.0.1:7443
+	// Allow lists the identities (certificate SERIALNUMBER HSA-ID, or CN if
+	// it has none) allowed to use the admin API with a client certificate
+	// from the platform CA. Nodes of the platform are always allowed.
+	Allow []string `yaml:"allow"`
+	// TokenFile holds a bearer token also accepted (for scripts). Empty: off.
+	TokenFile string `yaml:"token_file"`
+}
+
+// Log configures logging.
+type Log struct {
+	Level  string `yaml:"level"`  // debug, info, warn, error
+	Format string `yaml:"format"` // json (default) or text
+}
+
+// Default returns the defaults.
+func Default() Config {
+	host, _ := os.Hostname()
+	return Config{
+		Node:   Node{Name: host, DataDir: "data"},
+		Router: Router{HTTPSAddr: ":20000", CertHeader: "x-vp-auth-cert", MaxBodySize: 15 << 20},
+		Raft:   Raft{Bind: ":7301"},
+		Admin:  Admin{Addr: "127.0.0.1:7443"},
+		Log:    Log{Level: "info", Format: "json"},
+	}
+}
+
+// Load runs the phases defaults → file → env → flags → derive → validate.
+// overrides are "section.key=value" pairs from the command line.
+func Load(path string, env []string, overrides []string) (*Config, error) {
+	c := Default()
+	if path != "" {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return nil, fmt.Errorf("read config: %w", err)
+		}
+		dec := yaml.NewDecoder(strings.NewReader(string(b)))
+		dec.KnownFields(true)
+		if err := dec.Decode(&c); err != nil && !errors.Is(err, errEOF(err)) {
+			return nil, fmt.Errorf("config %s: %w", path, err)
+		}
+		c.resolvePaths(filepath.Dir(path))
+	}
+	for _, kv := range env {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || !strings.HasPrefix(k, "VAXEL_") {
+			continue
+		}
+		sec, key, ok := strings.Cut(strings.ToLower(strings.TrimPrefix(k, "VAXEL_")), "_")
+		if !ok {
+			continue
+		}
+		if err := c.Set(sec+"."+key, v); err != nil {
+			return nil, fmt.Errorf("environment %s: %w", k, err)
+		}
+	}
+	for _, o := range overrides {
+		k, v, ok := strings.Cut(o, "=")
+		if !ok {
+			return nil, fmt.Errorf("-set %q: want section.key=value", o)
+		}
+		if err := c.Set(k, v); err != nil {
+			return nil, fmt.Errorf("-set %s: %w", k, err)
+		}
+	}
+	c.derive()
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	return &c, nil
+}
+
+func errEOF(err error) error {
+	if err != nil && err.Error() == "EOF" {
+		return err
+	}
+	return errors.New("not eof")
+}
+
+func (c *Config) resolvePaths(dir string) {
+	abs := func(p *string) {
+		if *p != "" && !filepath.IsAbs(*p) {
+			*p = filepath.Join(dir, *p)
+		}
+	}
+	abs(&c.Node.DataDir)
+	abs(&c.TLS.Cert)
+	abs(&c.TLS.Key)
+	abs(&c.TLS.CA)
+	abs(&c.Admin.TokenFile)
+	for i := range c.TLS.ClientCAs {
+		abs(&c.TLS.ClientCAs[i])
+	}
+	for i := range c.TLS.ProducerCAs {
+		abs(&c.TLS.ProducerCAs[i])
+	}
+}
+
+// Set assigns one scalar or comma-separated list field by its YAML path
+// ("router.https_addr"), for env and flag overrides.
+func (c *Config) Set(path, value string) error {
+	sec, key, ok := strings.Cut(path, ".")
+	if !ok {
+		return fmt.Errorf("%q: want section.key", path)
+	}
+	sv := reflect.ValueOf(c).Elem()
+	secField, ok := fieldByTag(sv, sec)
+	if !ok {
+		return fmt.Errorf("unknown section %q", sec)
+	}
+	f, ok := fieldByTag(secField, key)
+	if !ok {
+		return fmt.Errorf("unknown key %q in section %q", key, sec)
+	}
+	return setValue(f, value)
+}
+
+func fieldByTag(v reflect.Value, tag string) (reflect.Value, bool) {
+	t := v.Type()
+	for i := 0; i < t.NumField(); i++ {
+		if strings.Split(t.Field(i).Tag.Get("yaml"), ",")[0] == tag {
+			return v.Field(i), true
+		}
+	}
+	return reflect.Value{}, false
+}
+
+func setValue(f reflect.Value, s string) error {
+	if f.Kind() == reflect.Pointer {
+		nv := reflect.New(f.Type().Elem())
+		if err := setValue(nv.Elem(), s); err != nil {
+			return err
+		}
+		f.Set(nv)
+		return nil
+	}
+	switch {
+	case f.Type() == reflect.TypeOf(time.Duration(0)):
+		d, err := time.ParseDuration(s)
+		if err != nil {
+			return fmt.Errorf("%q is not a duration (e.g. 2s, 500ms)", s)
+		}
+		f.SetInt(int64(d))
+	case f.Kind() == reflect.String:
+		f.SetString(s)
+	case f.Kind() == reflect.Bool:
+		b, err := strconv.ParseBool(s)
+		if err != nil {
+			return fmt.Errorf("%q is not true or false", s)
+		}
+		f.SetBool(b)
+	case f.Kind() == reflect.Int:
+		n, err := strconv.Atoi(s)
+		if err != nil {
+			return fmt.Errorf("%q is not a whole number", s)
+		}
+		f.SetInt(int64(n))
+	case f.Kind() == reflect.Slice && f.Type().Elem().Kind() == reflect.String:
+		var out []string
+		for _, p := range strings.Split(s, ",") {
+			if p = strings.TrimSpace(p); p != "" {
+				out = append(out, p)
+			}
+		}
+		f.Set(reflect.ValueOf(out))
+	default:
+		return fmt.Errorf("cannot be set from a flag or environment variable; use the config file")
+	}
+	return nil
+}
+
+func (c *Config) derive() {
+	if c.Router.InstanceID == "" {
+		c.Router.InstanceID = c.Node.Platform
+	}
+	if c.Router.InstanceName == "" {
+		c.Router.InstanceName = c.Node.Platform
+	}
+	if len(c.TLS.ClientCAs) == 0 && c.TLS.CA != "" {
+		c.TLS.ClientCAs = []string{c.TLS.CA}
+	}
+}
+
+// Validate checks cross-field rules and says how to fix what is wrong.
+func (c *Config) Validate() error {
+	var errs []error
+	add := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	if c.Node.Name == "" {
+		add("node.name is empty; set it to a name unique in the platform")
+	}
+	if c.Node.Platform == "" {
+		add("node.platform is empty; set it to the platform's name (orders must name it)")
+	}
+	if c.Node.DataDir == "" {
+		add("node.data_dir is empty; set a directory that survives restarts")
+	}
+	if (c.TLS.Cert == "") != (c.TLS.Key == "") || c.TLS.Cert == "" {
+		add("tls.cert and tls.key must both be set (the node's certificate and key)")
+	}
+	if c.TLS.CA == "" {
+		add("tls.ca is empty; set the platform CA (nodes and admins present certificates from it)")
+	}
+	for _, f := range append([]string{c.TLS.Cert, c.TLS.Key, c.TLS.CA}, c.TLS.ClientCAs...) {
+		if f != "" {
+			if _, err := os.Stat(f); err != nil {
+				add("%s: %v", f, err)
+			}
+		}
+	}
+	for _, a := range []struct{ name, v string }{{"router.https_addr", c.Router.HTTPSAddr}, {"raft.bind", c.Raft.Bind}, {"admin.addr", c.Admin.Addr}} {
+		if _, _, err := net.SplitHostPort(a.v); err != nil {
+			add("%s %q is not host:port (e.g. :20000 or 127.0.0.1:20000)", a.name, a.v)
+		}
+	}
+	if c.Router.HTTPAddr != "" && len(c.Router.HTTPAllowList) == 0 {
+		add("router.http_addr is set but router.http_allow_list is empty, which refuses every caller; list the TLS proxy and internal callers")
+	}
+	if c.Router.MaxBodySize <= 0 {
+		add("router.max_body_size must be positive (bytes; the reference default is 15728640)")
+	}
+	seen := map[string]bool{}
+	for _, p := range c.Raft.Servers {
+		if p.ID == "" || p.Raft == "" {
+			add("raft.servers: every server needs id and raft (address)")
+		}
+		if seen[p.ID] {
+			add("raft.servers: %s listed twice", p.ID)
+		}
+		seen[p.ID] = true
+	}
+	if len(c.Raft.Servers) > 0 && !seen[c.Node.Name] {
+		add("raft.servers does not list this node (%s); every node of a new platform lists the same servers, itself included", c.Node.Name)
+	}
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		add("log.level %q: want debug, info, warn or error", c.Log.Level)
+	}
+	switch c.Log.Format {
+	case "json", "text":
+	default:
+		add("log.format %q: want json or text", c.Log.Format)
+	}
+	return errors.Join(errs...)
+}
+
+// LoadDerived runs the derive and validate phases on a configuration built in
+// code (dev mode, tests).
+func LoadDerived(c *Config) error {
+	c.derive()
+	return c.Validate()
+}

@@ -1,0 +1,348 @@
+// Package node wires the catalog, the router and (later) federation into one
+// running platform node. It depends on every subsystem; only cmd/vaxel and
+// test code may import it. It owns the start/stop order, turns each catalog
+// change into a router catalog swap, and hosts the admin API, forwarding
+// catalog writes to the leader.
+package node
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"regexp"
+	"sync"
+	"time"
+
+	"github.com/vaxel/vaxel/catalog"
+	"github.com/vaxel/vaxel/node/config"
+	"github.com/vaxel/vaxel/pki"
+	"github.com/vaxel/vaxel/router"
+	"github.com/vaxel/vaxel/tak"
+)
+
+// Node is one running node of a platform.
+type Node struct {
+	cfg    *config.Config
+	log    *slog.Logger
+	store  *catalog.Store
+	router *router.Router
+	admin  *admin
+
+	nodeTLS *tls.Config // client side: Raft, forwarding to the leader
+	ready   chan struct{}
+	started time.Time
+
+	mu        sync.Mutex // guards adminAddr
+	adminAddr string
+}
+
+// New builds a node from a validated configuration. It opens nothing; Run does.
+func New(cfg *config.Config, log *slog.Logger) (*Node, error) {
+	serverTLS, err := pki.ServerTLSConfig(cfg.TLS.Cert, cfg.TLS.Key, []string{cfg.TLS.CA}, true)
+	if err != nil {
+		return nil, fmt.Errorf("node TLS: %w", err)
+	}
+	clientTLS, err := pki.ClientTLSConfig(cfg.TLS.Cert, cfg.TLS.Key, []string{cfg.TLS.CA})
+	if err != nil {
+		return nil, fmt.Errorf("node TLS: %w", err)
+	}
+	// Nodes address each other by IP:port; node certificates need not carry
+	// those IPs. Verify the chain against the platform CA (that is what
+	// makes a peer a member of this platform) rather than the host name.
+	clientTLS = chainOnly(clientTLS)
+
+	cc := catalog.DefaultConfig()
+	cc.NodeID = cfg.Node.Name
+	cc.DataDir = cfg.Node.DataDir
+	cc.BindAddr = cfg.Raft.Bind
+	cc.AdvertiseAddr = cfg.Raft.Advertise
+	cc.ServerTLS, cc.ClientTLS = serverTLS, clientTLS
+	if cfg.Raft.HeartbeatTimeout > 0 {
+		cc.HeartbeatTimeout = cfg.Raft.HeartbeatTimeout
+	}
+	if cfg.Raft.ElectionTimeout > 0 {
+		cc.ElectionTimeout = cfg.Raft.ElectionTimeout
+	}
+	cc.Logger = log.With("subsystem", "catalog")
+	store, err := catalog.New(cc)
+	if err != nil {
+		return nil, err
+	}
+
+	rc, err := routerConfig(cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	rt, err := router.New(rc)
+	if err != nil {
+		return nil, err
+	}
+	n := &Node{cfg: cfg, log: log, store: store, router: rt, nodeTLS: clientTLS, ready: make(chan struct{}), started: time.Now()}
+	n.admin, err = newAdmin(n)
+	if err != nil {
+		return nil, err
+	}
+	return n, nil
+}
+
+func routerConfig(cfg *config.Config, log *slog.Logger) (router.Config, error) {
+	rc := router.DefaultConfig()
+	c := cfg.Router
+	rc.InstanceID, rc.InstanceName = c.InstanceID, c.InstanceName
+	rc.HTTPSAddr, rc.HTTPAddr = c.HTTPSAddr, c.HTTPAddr
+	rc.HTTPAllowList = router.IPAllowList(c.HTTPAllowList)
+	if c.CertHeader != "" {
+		rc.CertHeader = c.CertHeader
+	}
+	if c.SenderPattern != "" {
+		re, err := regexp.Compile(c.SenderPattern)
+		if err != nil {
+			return rc, fmt.Errorf("router.sender_pattern: %w", err)
+		}
+		rc.SenderPattern = re
+	}
+	rc.OriginalConsumerAllowList = c.OriginalConsumerAllowList
+	rc.RejectOriginalConsumer = c.RejectOriginalConsumer
+	if c.PropagateCorrelationHTTPS != nil {
+		rc.PropagateCorrelationHTTPS = *c.PropagateCorrelationHTTPS
+	}
+	if c.MaxBodySize > 0 {
+		rc.MaxBodySize = c.MaxBodySize
+	}
+	set := func(dst *time.Duration, v time.Duration) {
+		if v > 0 {
+			*dst = v
+		}
+	}
+	set(&rc.ConnectTimeout, c.ConnectTimeout)
+	set(&rc.RetryDelay, c.RetryDelay)
+	set(&rc.ReadTimeout, c.ReadTimeout)
+	set(&rc.WriteTimeout, c.WriteTimeout)
+	set(&rc.IdleTimeout, c.IdleTimeout)
+	if c.DefaultRoutingDelimiter != nil {
+		rc.Routing.Delimiter = *c.DefaultRoutingDelimiter
+	}
+	rc.Routing.DefaultRoutingContracts = c.DefaultRoutingContracts
+	rc.Routing.DefaultRoutingSenders = c.DefaultRoutingSenders
+	if c.HSAClimbRoutes != nil {
+		rc.Routing.NoRouteClimb = !*c.HSAClimbRoutes
+	}
+	if c.HSAClimbAuthorizations != nil {
+		rc.Routing.NoAuthClimb = !*c.HSAClimbAuthorizations
+	}
+	rc.Routing.RouteClimbExceptions = c.RouteClimbExceptions
+	rc.Routing.AuthClimbExceptions = c.AuthClimbExceptions
+	if c.LogCalls != nil {
+		rc.LogCalls = *c.LogCalls
+	}
+	srvTLS, err := pki.ServerTLSConfig(cfg.TLS.Cert, cfg.TLS.Key, cfg.TLS.ClientCAs, true)
+	if err != nil {
+		return rc, fmt.Errorf("router TLS: %w", err)
+	}
+	rc.TLS = srvTLS
+	prodTLS, err := pki.ClientTLSConfig(cfg.TLS.Cert, cfg.TLS.Key, cfg.TLS.ProducerCAs)
+	if err != nil {
+		return rc, fmt.Errorf("producer TLS: %w", err)
+	}
+	rc.ProducerTLS = prodTLS
+	rc.Logger = log.With("subsystem", "router")
+	return rc, nil
+}
+
+// chainOnly keeps full chain verification against the configured roots but
+// does not bind the certificate to the dialled host name.
+func chainOnly(c *tls.Config) *tls.Config {
+	c = c.Clone()
+	roots := c.RootCAs
+	c.InsecureSkipVerify = true // replaced by VerifyConnection below, which verifies the chain
+	c.VerifyConnection = func(cs tls.ConnectionState) error {
+		if len(cs.PeerCertificates) == 0 {
+			return errors.New("peer presented no certificate")
+		}
+		opts := x509VerifyOptions(roots, cs)
+		_, err := cs.PeerCertificates[0].Verify(opts)
+		return err
+	}
+	return c
+}
+
+// Ready is closed when the node's listeners are up and it holds a catalog
+// (see Readiness); it never closes for a node that never gets one.
+func (n *Node) Ready() <-chan struct{} { return n.ready }
+
+// Store returns the node's catalog replica (for tests and the CLI in-process).
+func (n *Node) Store() *catalog.Store { return n.store }
+
+// RouterAddrs returns the bound router listeners.
+func (n *Node) RouterAddrs() (https, http string) { return n.router.Addrs() }
+
+// AdminAddr returns the bound admin listener.
+func (n *Node) AdminAddr() string {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.adminAddr
+}
+
+// Catalog returns the catalog the router serves from.
+func (n *Node) Catalog() *tak.Catalog { return n.store.Current() }
+
+// Run starts the node and blocks until ctx is cancelled. Start order:
+// catalog (Raft) → bootstrap if new → router fed by catalog changes → admin
+// API. Stop order is the reverse, for a reason each: the admin API stops
+// taking writes first; the router stops accepting calls and drains those in
+// flight while the catalog is still there to have routed them; the catalog
+// last, handing leadership over so the platform's writes resume at once.
+func (n *Node) Run(ctx context.Context) error {
+	catCtx, stopCat := context.WithCancel(context.Background())
+	catDone := make(chan error, 1)
+	go func() { catDone <- n.store.Run(catCtx) }()
+	select {
+	case <-n.store.Ready():
+	case err := <-catDone:
+		stopCat()
+		return err
+	case <-ctx.Done():
+		stopCat()
+		return <-catDone
+	}
+	if err := n.maybeBootstrap(); err != nil {
+		stopCat()
+		<-catDone
+		return err
+	}
+
+	rtCtx, stopRouter := context.WithCancel(context.Background())
+	rtDone := make(chan error, 1)
+	n.router.SetCatalog(n.store.Current())
+	go func() { rtDone <- n.router.Run(rtCtx) }()
+	feedDone := make(chan struct{})
+	go func() {
+		defer close(feedDone)
+		for {
+			select {
+			case <-rtCtx.Done():
+				return
+			case <-n.store.Changed():
+				n.router.SetCatalog(n.store.Current())
+			}
+		}
+	}()
+
+	adCtx, stopAdmin := context.WithCancel(context.Background())
+	adDone := make(chan error, 1)
+	go func() { adDone <- n.admin.run(adCtx) }()
+
+	readyDone := make(chan struct{})
+	go func() {
+		defer close(readyDone)
+		n.waitReady(rtCtx)
+	}()
+
+	var err error
+	select {
+	case <-ctx.Done():
+	case err = <-rtDone:
+		err = fmt.Errorf("router stopped: %w", err)
+		rtDone <- nil
+	case err = <-adDone:
+		err = fmt.Errorf("admin API stopped: %w", err)
+		adDone <- nil
+	case err = <-catDone:
+		err = fmt.Errorf("catalog stopped: %w", err)
+		catDone <- nil
+	}
+	n.log.Info("node stopping")
+	stopAdmin()
+	if e := <-adDone; e != nil && err == nil {
+		err = e
+	}
+	stopRouter()
+	if e := <-rtDone; e != nil && err == nil {
+		err = e
+	}
+	<-feedDone
+	<-readyDone
+	stopCat()
+	if e := <-catDone; e != nil && err == nil {
+		err = e
+	}
+	n.log.Info("node stopped")
+	return err
+}
+
+// maybeBootstrap forms a new platform from raft.servers on a node that has
+// never been part of one. Every node of a new platform lists the same
+// servers, so they all bootstrap the same configuration, which Raft treats as
+// one bootstrap; a node with state on disk never bootstraps again, so a
+// restart cannot split the platform.
+func (n *Node) maybeBootstrap() error {
+	has, err := n.store.HasState()
+	if err != nil {
+		return fmt.Errorf("check raft state: %w", err)
+	}
+	if has {
+		return nil
+	}
+	servers := []catalog.Server{}
+	for _, p := range n.cfg.Raft.Servers {
+		servers = append(servers, catalog.Server{ID: p.ID, Address: p.Raft})
+	}
+	if len(servers) == 0 {
+		servers = append(servers, catalog.Server{ID: n.cfg.Node.Name, Address: n.store.Addr()})
+	}
+	n.log.Info("bootstrapping new platform", "servers", servers)
+	return n.store.Bootstrap(servers)
+}
+
+// Readiness reports whether the node can route: it holds a catalog with
+// routes or authorizations (an empty catalog answers every call VP008, the
+// reference's "TAK not initialised") and its router listens.
+func (n *Node) Readiness() (bool, string) {
+	c := n.store.Current()
+	if c.Empty() {
+		return false, "no catalog: the node has not received a catalog with routes and authorizations"
+	}
+	if h, _ := n.router.Addrs(); h == "" {
+		return false, "router not listening"
+	}
+	return true, fmt.Sprintf("catalog version %d", c.Seq())
+}
+
+func (n *Node) waitReady(ctx context.Context) {
+	t := time.NewTicker(50 * time.Millisecond)
+	defer t.Stop()
+	for {
+		if ok, _ := n.Readiness(); ok {
+			close(n.ready)
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// leaderAdmin returns the admin address of the catalog leader, from the
+// configured servers (gossip will replace this lookup).
+func (n *Node) leaderAdmin() (string, error) {
+	id, addr := n.store.Leader()
+	if id == "" {
+		return "", errors.New("no catalog leader is elected; retry shortly")
+	}
+	for _, p := range n.cfg.Raft.Servers {
+		if p.ID == id || p.Raft == addr {
+			if p.Admin == "" {
+				return "", fmt.Errorf("leader %s has no admin address in raft.servers", id)
+			}
+			return p.Admin, nil
+		}
+	}
+	return "", fmt.Errorf("leader %s (%s) is not in raft.servers", id, addr)
+}
+
+func listenAddr(ln net.Listener) string { return ln.Addr().String() }

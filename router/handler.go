@@ -1,0 +1,435 @@
+package router
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"log/slog"
+	"net"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/vaxel/vaxel/tak"
+)
+
+// Header names of the platform protocol (skltp-vp.md §2.7).
+const (
+	hdrCorrelationID    = "x-skltp-correlation-id"
+	hdrOriginalConsumer = "x-rivta-original-serviceconsumer-hsaid"
+	hdrRoutingHistory   = "x-rivta-routing-history"
+	hdrSenderID         = "x-vp-sender-id"
+	hdrInstanceID       = "x-vp-instance-id"
+	hdrPRT              = "x-skltp-prt"
+	hdrTraceparent      = "traceparent"
+	faultContentType    = "text/xml; charset=UTF-8"
+)
+
+// call is the state of one request; it lives on the handler's stack and
+// never outlives it (fasthttp reuses the request's buffers afterwards).
+type call struct {
+	start       time.Time
+	corrID      string
+	traceID     string
+	sender      string
+	internal    bool
+	history     string // outbound routing history
+	origIn      string
+	listener    string
+	info        RequestInfo
+	target      tak.RouteTarget
+	code        Code
+	status      int
+	prt         time.Duration
+	producerErr string
+}
+
+func (r *Router) handleHTTPS(ctx *fasthttp.RequestCtx) { r.handle(ctx, true) }
+func (r *Router) handleHTTP(ctx *fasthttp.RequestCtx)  { r.handle(ctx, false) }
+
+func (r *Router) handle(ctx *fasthttp.RequestCtx, overTLS bool) {
+	// The data plane must survive a bug triggered by one request: recover at
+	// this boundary only, count it, answer a fault, keep serving.
+	defer func() {
+		if p := recover(); p != nil {
+			r.stats.Panics.Add(1)
+			r.cfg.Logger.Error("panic in call handling", "panic", p)
+			ctx.ResetBody()
+			r.writeFault(ctx, &call{corrID: string(ctx.Request.Header.Peek(hdrCorrelationID))}, CodeVP009, "internal error")
+		}
+	}()
+	r.stats.Calls.Add(1)
+	c := call{start: time.Now(), listener: "https"}
+	if !overTLS {
+		c.listener = "http"
+	}
+	c.corrID = string(ctx.Request.Header.Peek(hdrCorrelationID))
+	if c.corrID == "" {
+		c.corrID = newUUID()
+	}
+	c.traceID = traceIDOf(ctx.Request.Header.Peek(hdrTraceparent))
+
+	if code, detail := r.identify(ctx, &c, overTLS); code != 0 {
+		r.fault(ctx, &c, code, detail)
+		return
+	}
+	body := ctx.Request.Body()
+	if env, isMTOM, ok := ExtractMTOM(ctx.Request.Header.ContentType(), body); isMTOM {
+		if !ok {
+			r.fault(ctx, &c, CodeVP015, "Inkommande begäran är ej korrekt utformat och kan därför inte behandlas.")
+			return
+		}
+		r.cfg.Logger.Warn("MTOM/XOP not fully supported, a binary attachment could be missing", "correlation_id", c.corrID)
+		body = env
+	}
+	info, err := ReadRequest(body)
+	if err != nil {
+		r.fault(ctx, &c, CodeVP015, err.Error())
+		return
+	}
+	c.info = info
+	origEnc := ""
+	if needsRecode(info.Encoding, body) {
+		utf8Body, err := DecodeToUTF8(body, info.Encoding)
+		if err != nil {
+			r.fault(ctx, &c, CodeVP015, err.Error())
+			return
+		}
+		origEnc, body = info.Encoding, utf8Body
+	}
+
+	// VP013: who may set the original consumer (skltp-vp.md §2.4).
+	if orig := ctx.Request.Header.Peek(hdrOriginalConsumer); orig != nil {
+		c.origIn = string(orig)
+		if !c.internal && len(r.cfg.OriginalConsumerAllowList) > 0 && !listedFold(r.cfg.OriginalConsumerAllowList, strings.TrimSpace(c.sender)) {
+			if r.cfg.RejectOriginalConsumer {
+				r.fault(ctx, &c, CodeVP013, DetailOriginalConsumerNotAllowed())
+				return
+			}
+			r.cfg.Logger.Warn("sender not allowed to set "+hdrOriginalConsumer, "sender", c.sender, "correlation_id", c.corrID)
+		}
+	}
+
+	cat := r.cat.Load()
+	if cat == nil || cat.Empty() {
+		r.fault(ctx, &c, CodeVP008, DetailNoCatalog())
+		return
+	}
+	if !info.AddressFound {
+		r.fault(ctx, &c, CodeVP003, DetailNoAddress())
+		return
+	}
+	now := r.cfg.Now().Unix()
+	tgt, st := cat.ResolveRoute(info.Contract, info.LogicalAddress, now, &r.cfg.Routing, nil)
+	switch st {
+	case tak.RouteNone:
+		r.fault(ctx, &c, CodeVP004, DetailNoRoute(info.Contract, info.LogicalAddress))
+		return
+	case tak.RouteMultiple:
+		r.fault(ctx, &c, CodeVP006, DetailMultipleRoutes(info.Contract, info.LogicalAddress))
+		return
+	}
+	c.target = tgt
+	if strings.TrimSpace(tgt.URL) == "" {
+		r.fault(ctx, &c, CodeVP010, DetailNoCallAddress(info.Contract, info.LogicalAddress))
+		return
+	}
+	if !cat.Authorize(c.sender, info.Contract, info.LogicalAddress, now, &r.cfg.Routing, nil) {
+		r.fault(ctx, &c, CodeVP007, DetailNoAuthorization(info.Contract, info.LogicalAddress, c.sender))
+		return
+	}
+	out, ok := ParseProfile(tgt.Profile)
+	if !ok {
+		r.fault(ctx, &c, CodeVP005, DetailWrongProfile(info.Profile.String()))
+		return
+	}
+	if out != info.Profile {
+		conv, err := ConvertProfile(body, info.Profile, out)
+		if err != nil {
+			r.fault(ctx, &c, CodeVP012, err.Error())
+			return
+		}
+		body = conv
+	}
+	r.forward(ctx, &c, body, cat.Timeouts().Producer(info.Contract), origEnc)
+}
+
+// identify sets the consumer (sender) and the outbound routing history, or
+// returns the fault of skltp-vp.md §2.3/§2.6. Loop protection runs on both
+// listeners: the reference checks only its plain-HTTP listener, which leaves
+// direct TLS chains unprotected (a deliberate improvement, product.md §5).
+func (r *Router) identify(ctx *fasthttp.RequestCtx, c *call, overTLS bool) (Code, string) {
+	h := &ctx.Request.Header
+	if overTLS {
+		st := ctx.TLSConnectionState()
+		if st == nil || len(st.PeerCertificates) == 0 {
+			return CodeVP002, DetailNoSenderInCert("")
+		}
+		id, ok := SenderIDFromCert(st.PeerCertificates[0], r.cfg.SenderPattern)
+		if !ok {
+			return CodeVP002, DetailNoSenderInCert(SubjectString(st.PeerCertificates[0]))
+		}
+		c.sender = id
+	} else {
+		ip := remoteIP(ctx)
+		if !r.cfg.HTTPAllowList.Allowed(ip) {
+			return CodeVP011, DetailNotWhitelisted(ip, "CamelNettyRemoteAddress")
+		}
+		if sid := h.Peek(hdrSenderID); sid != nil && string(h.Peek(hdrInstanceID)) == r.cfg.InstanceID {
+			if xff := h.Peek(r.cfg.ForwardedFor); xff != nil && !r.cfg.HTTPAllowList.Allowed(string(xff)) {
+				return CodeVP011, DetailNotWhitelisted(string(xff), r.cfg.ForwardedFor)
+			}
+			// An internal call (AGP, EI): trusted sender, no history.
+			c.sender, c.internal = string(sid), true
+			return 0, ""
+		}
+		cert, err := CertFromHeader(string(h.Peek(r.cfg.CertHeader)))
+		switch {
+		case errors.Is(err, ErrNoCertificate):
+			return CodeVP002, DetailNoCertInHeader(r.cfg.CertHeader)
+		case errors.Is(err, ErrUnknownCertType):
+			return CodeVP002, DetailUnknownCertType(r.cfg.CertHeader)
+		case err != nil:
+			return CodeVP002, DetailCertParse(r.cfg.CertHeader)
+		}
+		id, ok := SenderIDFromCert(cert, r.cfg.SenderPattern)
+		if !ok {
+			return CodeVP002, "No senderId found in Certificate"
+		}
+		c.sender = id
+	}
+	hist := string(h.Peek(hdrRoutingHistory))
+	if hist == "" {
+		hist = c.sender
+	} else {
+		for _, tok := range strings.Split(hist, "#") {
+			if strings.TrimSpace(tok) == r.cfg.InstanceID {
+				return CodeVP014, ""
+			}
+		}
+	}
+	c.history = hist + "#" + r.cfg.InstanceID
+	return 0, ""
+}
+
+func (r *Router) forward(ctx *fasthttp.RequestCtx, c *call, body []byte, timeout time.Duration, origEnc string) {
+	url := c.target.URL
+	hc, isHTTPS, err := r.client(url)
+	if err != nil {
+		r.fault(ctx, c, CodeVP009, DetailProducerIO(url, err.Error()))
+		return
+	}
+	req := fasthttp.AcquireRequest()
+	resp := fasthttp.AcquireResponse()
+	defer fasthttp.ReleaseRequest(req)
+	defer fasthttp.ReleaseResponse(resp)
+	req.Header.DisableNormalizing()
+	resp.Header.DisableNormalizing()
+	req.SetRequestURI(url)
+	req.Header.SetMethod(fasthttp.MethodPost)
+	copyRequestHeaders(&req.Header, &ctx.Request.Header, r.cfg.CertHeader, r.cfg.ForwardedFor)
+	req.Header.Set(fasthttp.HeaderContentType, r.cfg.ContentType)
+	req.Header.Set(fasthttp.HeaderUserAgent, r.cfg.UserAgent)
+	orig := c.origIn
+	if orig == "" {
+		orig = c.sender
+	}
+	req.Header.Set(hdrOriginalConsumer, orig)
+	if !isHTTPS || r.cfg.PropagateCorrelationHTTPS {
+		req.Header.Set(hdrCorrelationID, c.corrID)
+	}
+	if !isHTTPS {
+		// x-vp-* never leave the platform over TLS (§8.2): only plain-HTTP
+		// producers, which are internal components, get them.
+		req.Header.Set(hdrSenderID, c.sender)
+		req.Header.Set(hdrInstanceID, r.cfg.InstanceID)
+	}
+	if c.history != "" {
+		req.Header.Set(hdrRoutingHistory, c.history)
+	}
+	req.Header.Set(hdrTraceparent, "00-"+c.traceID+"-"+newSpanID()+"-01")
+	req.SetBodyRaw(body)
+	req.SetTimeout(timeout)
+
+	sent := time.Now()
+	err = hc.Do(req, resp)
+	if err != nil && isConnectFailure(err) && r.cfg.RetryDelay < timeout {
+		// One retry, and only when the producer was never reached: a
+		// refused or failed connect cannot have delivered the call.
+		time.Sleep(r.cfg.RetryDelay)
+		req.SetTimeout(timeout - r.cfg.RetryDelay)
+		err = hc.Do(req, resp)
+	}
+	c.prt = time.Since(sent)
+	ctx.Response.Header.Set(hdrPRT, strconv.FormatInt(c.prt.Milliseconds(), 10))
+	if err != nil {
+		r.stats.ProducerErrors.Add(1)
+		c.producerErr = err.Error()
+		if errors.Is(err, fasthttp.ErrTimeout) {
+			r.fault(ctx, c, CodeVP009, DetailProducerTimeout(url))
+		} else {
+			r.fault(ctx, c, CodeVP009, DetailProducerIO(url, err.Error()))
+		}
+		return
+	}
+	status := resp.StatusCode()
+	rb := resp.Body()
+	switch {
+	case status >= 200 && status < 300 && len(rb) == 0:
+		r.fault(ctx, c, CodeVP009, DetailProducerEmpty(url, status, fasthttp.StatusMessage(status)))
+		return
+	case status >= 200 && status < 300, IsSOAPFault(status, rb):
+		// success, or a producer SOAP fault passed through unchanged
+	default:
+		r.fault(ctx, c, CodeVP009, DetailProducerStatus(url, status))
+		return
+	}
+	copyResponseHeaders(&ctx.Response.Header, &resp.Header)
+	ctx.SetStatusCode(status)
+	ct := faultContentType
+	if origEnc != "" {
+		if enc, err := EncodeFromUTF8(rb, origEnc); err == nil {
+			rb, ct = enc, "text/xml; charset="+origEnc
+		}
+	}
+	ctx.Response.Header.Set(fasthttp.HeaderContentType, ct)
+	ctx.Response.Header.Set(hdrCorrelationID, c.corrID)
+	ctx.Response.SetBody(rb)
+	c.status = status
+	r.logCall(c)
+}
+
+func (r *Router) fault(ctx *fasthttp.RequestCtx, c *call, code Code, detail string) {
+	r.stats.Faults.Add(1)
+	c.code, c.status = code, fasthttp.StatusInternalServerError
+	r.writeFault(ctx, c, code, detail)
+	r.logCall(c)
+}
+
+func (r *Router) writeFault(ctx *fasthttp.RequestCtx, c *call, code Code, detail string) {
+	prt := ctx.Response.Header.Peek(hdrPRT)
+	var keep []byte
+	if prt != nil {
+		keep = append(keep, prt...)
+	}
+	ctx.Response.Reset()
+	ctx.Response.Header.DisableNormalizing()
+	ctx.SetStatusCode(fasthttp.StatusInternalServerError)
+	ctx.Response.Header.Set(fasthttp.HeaderContentType, faultContentType)
+	ctx.Response.Header.Set(hdrCorrelationID, c.corrID)
+	if keep != nil {
+		ctx.Response.Header.SetBytesV(hdrPRT, keep)
+	}
+	ctx.Response.SetBodyRaw(AppendFault(nil, code, r.cfg.InstanceName, detail))
+}
+
+func (r *Router) logCall(c *call) {
+	if !r.cfg.LogCalls {
+		return
+	}
+	lvl := slog.LevelInfo
+	if c.code != 0 {
+		lvl = slog.LevelWarn
+	}
+	attrs := []slog.Attr{
+		slog.String("event", "call"),
+		slog.String("correlation_id", c.corrID),
+		slog.String("trace_id", c.traceID),
+		slog.String("listener", c.listener),
+		slog.String("sender", c.sender),
+		slog.String("contract", c.info.Contract),
+		slog.String("logical_address", c.info.LogicalAddress),
+		slog.String("rivversion", c.info.Profile.String()),
+		slog.Int("status", c.status),
+		slog.Float64("duration_ms", float64(time.Since(c.start).Microseconds())/1000),
+	}
+	if c.origIn != "" {
+		attrs = append(attrs, slog.String("original_consumer", c.origIn))
+	}
+	if c.target.URL != "" {
+		attrs = append(attrs, slog.String("producer", c.target.Producer), slog.String("url", c.target.URL),
+			slog.Float64("producer_ms", float64(c.prt.Microseconds())/1000))
+	}
+	if c.code != 0 {
+		attrs = append(attrs, slog.String("error_code", c.code.String()))
+	}
+	if c.producerErr != "" {
+		attrs = append(attrs, slog.String("producer_error", c.producerErr))
+	}
+	r.cfg.Logger.LogAttrs(nil, lvl, "call", attrs...)
+}
+
+func remoteIP(ctx *fasthttp.RequestCtx) string {
+	if a, ok := ctx.RemoteAddr().(*net.TCPAddr); ok {
+		if v4 := a.IP.To4(); v4 != nil {
+			return v4.String()
+		}
+		return a.IP.String()
+	}
+	return ""
+}
+
+func listedFold(list []string, v string) bool {
+	for _, x := range list {
+		if strings.EqualFold(strings.TrimSpace(x), v) {
+			return true
+		}
+	}
+	return false
+}
+
+func needsRecode(enc string, body []byte) bool {
+	if len(body) >= 2 && (body[0] == 0xFE && body[1] == 0xFF || body[0] == 0xFF && body[1] == 0xFE) {
+		return true
+	}
+	return enc != "" && !strings.HasPrefix(strings.ToUpper(enc), "UTF-8")
+}
+
+func newUUID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	var s [36]byte
+	hex.Encode(s[0:8], b[0:4])
+	s[8] = '-'
+	hex.Encode(s[9:13], b[4:6])
+	s[13] = '-'
+	hex.Encode(s[14:18], b[6:8])
+	s[18] = '-'
+	hex.Encode(s[19:23], b[8:10])
+	s[23] = '-'
+	hex.Encode(s[24:], b[10:])
+	return string(s[:])
+}
+
+func newSpanID() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// traceIDOf keeps the trace id of a valid W3C traceparent, so every platform
+// of a chain logs the same trace id; otherwise it starts a new trace.
+func traceIDOf(tp []byte) string {
+	if len(tp) >= 55 && tp[2] == '-' && tp[35] == '-' && isLowerHex(tp[3:35]) && !bytes.Equal(tp[3:35], zeroTrace) {
+		return string(tp[3:35])
+	}
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+var zeroTrace = bytes.Repeat([]byte{'0'}, 32)
+
+func isLowerHex(b []byte) bool {
+	for _, c := range b {
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,162 @@
+package router
+
+import (
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/valyala/fasthttp"
+)
+
+// client returns the pooled keep-alive client for the producer of url,
+// creating it on first use. The map is copied on write and read without a
+// lock: producers are few and stable, calls are many.
+func (r *Router) client(url string) (*fasthttp.HostClient, bool, error) {
+	scheme, hostport, ok := splitURL(url)
+	if !ok {
+		return nil, false, fmt.Errorf("call address %q is not an http(s) URL", url)
+	}
+	isTLS := scheme == "https"
+	key := scheme + "://" + hostport
+	if hc, ok := (*r.clients.Load())[key]; ok {
+		return hc, isTLS, nil
+	}
+	r.clientsMu.Lock()
+	defer r.clientsMu.Unlock()
+	cur := *r.clients.Load()
+	if hc, ok := cur[key]; ok {
+		return hc, isTLS, nil
+	}
+	addr := hostport
+	if _, _, err := net.SplitHostPort(addr); err != nil {
+		if isTLS {
+			addr += ":443"
+		} else {
+			addr += ":80"
+		}
+	}
+	var tc *tls.Config
+	if isTLS {
+		if r.cfg.ProducerTLS != nil {
+			tc = r.cfg.ProducerTLS.Clone()
+		} else {
+			tc = &tls.Config{MinVersion: tls.VersionTLS12}
+		}
+		if tc.ServerName == "" {
+			tc.ServerName, _, _ = net.SplitHostPort(addr)
+		}
+	}
+	connect := r.cfg.ConnectTimeout
+	hc := &fasthttp.HostClient{
+		Addr:      addr,
+		IsTLS:     isTLS,
+		TLSConfig: tc,
+		Dial: func(a string) (net.Conn, error) {
+			return (&net.Dialer{Timeout: connect}).Dial("tcp", a)
+		},
+		MaxConns:            r.cfg.MaxConnsPerProducer,
+		MaxConnWaitTimeout:  connect,
+		MaxIdleConnDuration: 10 * time.Second,
+		MaxResponseBodySize: r.cfg.MaxBodySize,
+		// The client writes the request within this bound; it also bounds
+		// the TLS handshake, which fasthttp otherwise runs without a deadline.
+		WriteTimeout:                  r.cfg.ConnectTimeout + 30*time.Second,
+		DisableHeaderNamesNormalizing: true,
+		DisablePathNormalizing:        true,
+		NoDefaultUserAgentHeader:      true,
+		MaxIdemponentCallAttempts:     2,
+		// A pooled keep-alive connection the producer closed while idle fails
+		// before any response byte; that call never reached the producer and
+		// is retried at once on a new connection (reference:
+		// ConnectionResetByPeerProblemIT). Nothing else is retried here.
+		RetryIfErr: func(_ *fasthttp.Request, attempts int, err error) (bool, bool) {
+			return false, attempts < 2 && errors.Is(err, fasthttp.ErrConnectionClosed)
+		},
+	}
+	next := make(map[string]*fasthttp.HostClient, len(cur)+1)
+	for k, v := range cur {
+		next[k] = v
+	}
+	next[key] = hc
+	r.clients.Store(&next)
+	return hc, isTLS, nil
+}
+
+func splitURL(u string) (scheme, hostport string, ok bool) {
+	i := strings.Index(u, "://")
+	if i < 0 {
+		return "", "", false
+	}
+	scheme = strings.ToLower(u[:i])
+	if scheme != "http" && scheme != "https" {
+		return "", "", false
+	}
+	rest := u[i+3:]
+	if j := strings.IndexAny(rest, "/?#"); j >= 0 {
+		rest = rest[:j]
+	}
+	return scheme, rest, rest != ""
+}
+
+// isConnectFailure reports whether the producer was never reached: the
+// connection was refused or could not be made in time.
+func isConnectFailure(err error) bool {
+	if errors.Is(err, fasthttp.ErrDialTimeout) || errors.Is(err, syscall.ECONNREFUSED) {
+		return true
+	}
+	var op *net.OpError
+	return errors.As(err, &op) && op.Op == "dial"
+}
+
+// copyRequestHeaders forwards the consumer's headers minus the reference's
+// remove-list (skltp-vp.md §2.7: x-vp*, X-Forwarded*, MULE_*, X-MULE_*,
+// PEER_CERTIFICATES, Connection, accept-encoding), the headers Camel never
+// copies (hop-by-hop, Host, Content-Length, …) and those the router sets.
+func copyRequestHeaders(dst, src *fasthttp.RequestHeader, certHeader, xff string) {
+	for k, v := range src.All() {
+		if dropRequestHeader(k) || strings.EqualFold(string(k), certHeader) || strings.EqualFold(string(k), xff) {
+			continue
+		}
+		dst.AddBytesKV(k, v)
+	}
+}
+
+func dropRequestHeader(k []byte) bool {
+	switch {
+	case hasPrefixFold(k, "x-vp"), hasPrefixFold(k, "x-forwarded"), hasPrefixFold(k, "mule_"), hasPrefixFold(k, "x-mule_"),
+		hasPrefixFold(k, "proxy-"):
+		return true
+	}
+	switch strings.ToLower(string(k)) {
+	case "peer_certificates", "connection", "accept-encoding", "content-length", "content-type", "host",
+		"cache-control", "date", "pragma", "trailer", "transfer-encoding", "upgrade", "via", "warning", "keep-alive", "te",
+		"user-agent", hdrOriginalConsumer, hdrCorrelationID, hdrRoutingHistory, hdrTraceparent, "tracestate":
+		return true
+	}
+	return false
+}
+
+// copyResponseHeaders passes the producer's headers to the consumer minus
+// the reference's response remove-list and hop-by-hop headers.
+func copyResponseHeaders(dst *fasthttp.ResponseHeader, src *fasthttp.ResponseHeader) {
+	for k, v := range src.All() {
+		if hasPrefixFold(k, "mule_") || hasPrefixFold(k, "x-mule_") || hasPrefixFold(k, "proxy-") {
+			continue
+		}
+		switch strings.ToLower(string(k)) {
+		case "soapaction", "local_certificate", "peer_certificates", "http.method", "connection", "keep-alive",
+			"transfer-encoding", "content-length", "content-type", "upgrade", "te", "trailer", "date", "server",
+			hdrCorrelationID, hdrPRT:
+			continue
+		}
+		dst.AddBytesKV(k, v)
+	}
+}
+
+func hasPrefixFold(b []byte, p string) bool {
+	return len(b) >= len(p) && strings.EqualFold(string(b[:len(p)]), p)
+}

@@ -1,0 +1,149 @@
+package router
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/vaxel/vaxel/tak"
+)
+
+// Router serves RIVTA calls. Construct with New, feed catalogs with
+// SetCatalog, run with Run.
+type Router struct {
+	cfg Config
+	cat atomic.Pointer[tak.Catalog]
+
+	clientsMu sync.Mutex // guards clients; the map is read through an atomic copy
+	clients   atomic.Pointer[map[string]*fasthttp.HostClient]
+
+	addrMu    sync.Mutex // guards httpsAddr, httpAddr
+	httpsAddr string
+	httpAddr  string
+	ready     chan struct{}
+
+	stats Stats
+}
+
+// Stats are the router's counters since start.
+type Stats struct {
+	Calls, Faults, ProducerErrors, Panics atomic.Uint64
+}
+
+// New validates cfg and returns a Router that answers VP008 until it gets a catalog.
+func New(cfg Config) (*Router, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	r := &Router{cfg: cfg, ready: make(chan struct{})}
+	empty := map[string]*fasthttp.HostClient{}
+	r.clients.Store(&empty)
+	return r, nil
+}
+
+// SetCatalog swaps in the catalog used by calls that start after it returns.
+func (r *Router) SetCatalog(c *tak.Catalog) { r.cat.Store(c) }
+
+// Catalog returns the catalog in use (nil before the first SetCatalog).
+func (r *Router) Catalog() *tak.Catalog { return r.cat.Load() }
+
+// Stats returns the live counters.
+func (r *Router) Stats() *Stats { return &r.stats }
+
+// Ready is closed when the listeners are bound.
+func (r *Router) Ready() <-chan struct{} { return r.ready }
+
+// Addrs returns the bound listener addresses (after Ready); http is empty if off.
+func (r *Router) Addrs() (https, http string) {
+	r.addrMu.Lock()
+	defer r.addrMu.Unlock()
+	return r.httpsAddr, r.httpAddr
+}
+
+func (r *Router) server(name string, h fasthttp.RequestHandler) *fasthttp.Server {
+	return &fasthttp.Server{
+		Handler:            h,
+		Name:               "vaxel",
+		ReadTimeout:        r.cfg.ReadTimeout,
+		WriteTimeout:       r.cfg.WriteTimeout,
+		IdleTimeout:        r.cfg.IdleTimeout,
+		MaxRequestBodySize: r.cfg.MaxBodySize,
+		ReadBufferSize:     r.cfg.MaxHeaderSize,
+		// Header names go out as they came in: SOAP stacks and the
+		// reference's filters care about byte-exact names.
+		DisableHeaderNamesNormalizing: true,
+		DisablePreParseMultipartForm:  true,
+		NoDefaultServerHeader:         true,
+		NoDefaultContentType:          true,
+		ReduceMemoryUsage:             false,
+		Logger:                        fasthttpLogger{r.cfg.Logger.With("listener", name)},
+	}
+}
+
+// Run binds the listeners, serves until ctx is cancelled, then stops
+// accepting, lets calls in flight finish (bounded by the server timeouts) and
+// returns once every listener has stopped.
+func (r *Router) Run(ctx context.Context) error {
+	lnTLS, err := net.Listen("tcp", r.cfg.HTTPSAddr)
+	if err != nil {
+		return fmt.Errorf("listen https %s: %w", r.cfg.HTTPSAddr, err)
+	}
+	tlsCfg := r.cfg.TLS.Clone()
+	type srv struct {
+		s  *fasthttp.Server
+		ln net.Listener
+	}
+	servers := []srv{{r.server("https", r.handleHTTPS), tls.NewListener(lnTLS, tlsCfg)}}
+	r.addrMu.Lock()
+	r.httpsAddr = lnTLS.Addr().String()
+	r.addrMu.Unlock()
+	if r.cfg.HTTPAddr != "" {
+		ln, err := net.Listen("tcp", r.cfg.HTTPAddr)
+		if err != nil {
+			lnTLS.Close()
+			return fmt.Errorf("listen http %s: %w", r.cfg.HTTPAddr, err)
+		}
+		servers = append(servers, srv{r.server("http", r.handleHTTP), ln})
+		r.addrMu.Lock()
+		r.httpAddr = ln.Addr().String()
+		r.addrMu.Unlock()
+	}
+	close(r.ready)
+
+	errs := make(chan error, len(servers))
+	for _, s := range servers {
+		go func() { errs <- s.s.Serve(s.ln) }()
+	}
+	var first error
+	select {
+	case <-ctx.Done():
+	case first = <-errs:
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), r.cfg.WriteTimeout+time.Second)
+	defer cancel()
+	for _, s := range servers {
+		if err := s.s.ShutdownWithContext(sctx); err != nil && first == nil {
+			first = fmt.Errorf("stop router: %w", err)
+		}
+	}
+	if first != nil && !errors.Is(first, net.ErrClosed) {
+		return first
+	}
+	return nil
+}
+
+type fasthttpLogger struct {
+	l interface{ Warn(string, ...any) }
+}
+
+func (f fasthttpLogger) Printf(format string, args ...any) { f.l.Warn(fmt.Sprintf(format, args...)) }
+
+// RoutingOptions returns the routing switches in use (read-only).
+func (r *Router) RoutingOptions() *tak.RoutingOptions { return &r.cfg.Routing }

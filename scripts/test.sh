@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# The project's test command (README). PASSES selects what runs:
+#   unit (default: gofmt, vet, tests with the race detector, short fuzzing)
+#   bench (the catalog benchmarks; long, not run in CI)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PASSES=${PASSES:-unit}
+
+for pass in $PASSES; do
+  case "$pass" in
+  unit)
+    echo "== gofmt"
+    unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
+    if [ -n "$unformatted" ]; then echo "gofmt would change:"; echo "$unformatted"; exit 1; fi
+    echo "== go vet"
+    go vet ./...
+    echo "== go test -race"
+    go test -race -count=1 -timeout 15m ./...
+    echo "== fuzz (short)"
+    for target in $(go test -list 'Fuzz.*' ./router/ | grep ^Fuzz || true); do
+      go test -run XXX -fuzz "^${target}\$" -fuzztime 10s ./router/
+    done
+    for target in $(go test -list 'Fuzz.*' ./tak/ | grep ^Fuzz || true); do
+      go test -run XXX -fuzz "^${target}\$" -fuzztime 10s ./tak/
+    done
+    ;;
+  bench)
+    go test -run XXX -bench . -benchtime 2s -timeout 60m ./tak/ ./router/
+    ;;
+  *)
+    echo "unknown pass $pass (want unit or bench)"; exit 2 ;;
+  esac
+done
