@@ -79,12 +79,12 @@ func (e *EntityChange) UnmarshalJSON(b []byte) error {
 	e.Kind = k
 	var err error
 	if len(w.Before) > 0 && string(w.Before) != "null" {
-		if e.Before, err = decodeEntity(k, w.Before); err != nil {
+		if e.Before, err = DecodeEntity(k, w.Before); err != nil {
 			return err
 		}
 	}
 	if len(w.After) > 0 && string(w.After) != "null" {
-		if e.After, err = decodeEntity(k, w.After); err != nil {
+		if e.After, err = DecodeEntity(k, w.After); err != nil {
 			return err
 		}
 	}
@@ -98,7 +98,9 @@ func kindName(k Kind) string {
 	return k.String()
 }
 
-func decodeEntity(k Kind, b []byte) (any, error) {
+// DecodeEntity decodes an entity of kind k from its JSON form (the form
+// entities take in change records and catalog log entries).
+func DecodeEntity(k Kind, b []byte) (any, error) {
 	var v any
 	var err error
 	switch k {

@@ -5,7 +5,6 @@
 package fsm
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -130,7 +129,7 @@ func (f *FSM) applyMutate(cur *tak.Catalog, p *command.Mutate) *Result {
 			}
 			stored = append(stored, nil)
 		case "put":
-			v, err := decodeEntity(kind, op.Entity)
+			v, err := tak.DecodeEntity(kind, op.Entity)
 			if err != nil {
 				return &Result{Seq: cur.Seq(), Err: fmt.Errorf("op %d: %w", i, err)}
 			}
@@ -183,70 +182,6 @@ func (f *FSM) applyRollback(cur *tak.Catalog, p *command.Rollback) *Result {
 		return &Result{Seq: cur.Seq(), Err: err}
 	}
 	return f.commit(t, p.Meta)
-}
-
-func decodeEntity(k tak.Kind, b json.RawMessage) (any, error) {
-	var v any
-	var err error
-	switch k {
-	case tak.KindRivProfile:
-		var x tak.RivProfile
-		err, v = json.Unmarshal(b, &x), &x
-	case tak.KindContract:
-		var x tak.Contract
-		err, v = json.Unmarshal(b, &x), &x
-	case tak.KindComponent:
-		var x tak.Component
-		err, v = json.Unmarshal(b, &x), &x
-	case tak.KindLogicalAddress:
-		var x tak.LogicalAddress
-		err, v = json.Unmarshal(b, &x), &x
-	case tak.KindCallAddress:
-		var x tak.CallAddress
-		err, v = json.Unmarshal(b, &x), &x
-	case tak.KindRoute:
-		var x tak.Route
-		err, v = json.Unmarshal(b, &x), &x
-	case tak.KindAuthorization:
-		var x tak.Authorization
-		err, v = json.Unmarshal(b, &x), &x
-	case tak.KindFilter:
-		var x tak.Filter
-		err, v = json.Unmarshal(b, &x), &x
-	case tak.KindCategorization:
-		var x tak.Categorization
-		err, v = json.Unmarshal(b, &x), &x
-	default:
-		return nil, fmt.Errorf("unknown kind %d", k)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("decode %s: %w", k, err)
-	}
-	return deref(v), nil
-}
-
-func deref(v any) any {
-	switch x := v.(type) {
-	case *tak.RivProfile:
-		return *x
-	case *tak.Contract:
-		return *x
-	case *tak.Component:
-		return *x
-	case *tak.LogicalAddress:
-		return *x
-	case *tak.CallAddress:
-		return *x
-	case *tak.Route:
-		return *x
-	case *tak.Authorization:
-		return *x
-	case *tak.Filter:
-		return *x
-	case *tak.Categorization:
-		return *x
-	}
-	return v
 }
 
 // lastStored returns the entity as stored: for an update the id is known; for
