@@ -81,8 +81,11 @@ loop:
 			if local == "Body" && open == 0 {
 				break loop
 			}
-			i := p.elemNSIndex(f)
-			rename := local == fromElem && (p.nsIs(i, fromNS) || p.nsIs(i, toNS))
+			rename := false
+			if local == fromElem {
+				i := p.elemNSIndex(f)
+				rename = p.nsIs(i, fromNS) || p.nsIs(i, toNS)
+			}
 			if rename {
 				local = toElem
 			}
