@@ -456,7 +456,7 @@ func (r *orderRun) checkDuplicates() {
 func (r *orderRun) duplicates(keys [][]string, msg string) {
 	for i := range keys {
 		for j := i + 1; j < len(keys); j++ {
-			if equalFoldAll(keys[i], keys[j]) {
+			if orderEqualFold(keys[i], keys[j]) {
 				// Java's List.toString: "[a, b]".
 				r.fail(fmt.Sprintf(msg, "["+strings.Join(keys[i], ", ")+"]"))
 				break
@@ -465,7 +465,7 @@ func (r *orderRun) duplicates(keys [][]string, msg string) {
 	}
 }
 
-func equalFoldAll(a, b []string) bool {
+func orderEqualFold(a, b []string) bool {
 	for i := range a {
 		if !strings.EqualFold(a[i], b[i]) {
 			return false
@@ -635,17 +635,17 @@ func (r *orderRun) excludeAuthorization(v OrderAuthorization) error {
 	return nil
 }
 
-// textLen counts characters, near enough to Java's UTF-16 length for the 255 limit.
-func textLen(s string) int { return utf8.RuneCountInString(s) }
+// orderTextLen counts characters, near enough to Java's UTF-16 length for the 255 limit.
+func orderTextLen(s string) int { return utf8.RuneCountInString(s) }
 
-// hsaIDErrors are TAK's rules for a new HSA-ID. An empty value gets only the
+// orderHSAIDErrors are TAK's rules for a new HSA-ID. An empty value gets only the
 // "empty" message, as in TAK (the empty-fields order gives one error per object).
-func hsaIDErrors(v string, allowStar bool) []string {
+func orderHSAIDErrors(v string, allowStar bool) []string {
 	if v == "" {
 		return []string{"HSA-ID får inte vara tomt"}
 	}
 	var out []string
-	if textLen(v) > 255 {
+	if orderTextLen(v) > 255 {
 		out = append(out, "HSA-ID har felaktig längd")
 	}
 	if !(allowStar && v == "*") && !orderReHSAID.MatchString(v) {
@@ -654,8 +654,8 @@ func hsaIDErrors(v string, allowStar bool) []string {
 	return out
 }
 
-func descriptionErrors(v string) []string {
-	if textLen(v) > 255 {
+func orderDescriptionErrors(v string) []string {
+	if orderTextLen(v) > 255 {
 		return []string{"Beskrivning har felaktig längd"}
 	}
 	return nil
@@ -678,7 +678,7 @@ func (r *orderRun) includeLogicalAddress(v OrderLogicalAddress) error {
 	if _, ok := r.c.LogicalAddressByHSAID(v.HsaID); ok {
 		return nil
 	}
-	if r.failAll("Skapa Logisk Adress: ", descriptionErrors(v.Beskrivning), hsaIDErrors(v.HsaID, true)) {
+	if r.failAll("Skapa Logisk Adress: ", orderDescriptionErrors(v.Beskrivning), orderHSAIDErrors(v.HsaID, true)) {
 		return nil
 	}
 	// New HSA-IDs are stored upper-case (BestallningService#updateHsaIdUpperCase).
@@ -694,7 +694,7 @@ func (r *orderRun) includeComponent(v OrderComponent) error {
 	if _, ok := r.c.ComponentByHSAID(v.HsaID); ok {
 		return nil
 	}
-	if r.failAll("Skapa Tjänstekomponent: ", descriptionErrors(v.Beskrivning), hsaIDErrors(v.HsaID, false)) {
+	if r.failAll("Skapa Tjänstekomponent: ", orderDescriptionErrors(v.Beskrivning), orderHSAIDErrors(v.HsaID, false)) {
 		return nil
 	}
 	comp, err := r.t.PutComponent(Component{HSAID: strings.ToUpper(v.HsaID), Description: v.Beskrivning})
@@ -714,14 +714,14 @@ func (r *orderRun) includeContract(v OrderContract) error {
 	case v.Namnrymd == "":
 		ns = []string{"Namnrymd får inte vara tom"}
 	default:
-		if textLen(v.Namnrymd) > 255 {
+		if orderTextLen(v.Namnrymd) > 255 {
 			ns = append(ns, "Namnrymd har felaktig längd")
 		}
 		if !orderReContract.MatchString(v.Namnrymd) {
 			ns = append(ns, "Namnrymd har ogiltigt innehåll")
 		}
 	}
-	if r.failAll("Skapa Tjänstekontrakt: ", descriptionErrors(v.Beskrivning), ns) {
+	if r.failAll("Skapa Tjänstekontrakt: ", orderDescriptionErrors(v.Beskrivning), ns) {
 		return nil
 	}
 	con, err := r.t.PutContract(Contract{Namespace: v.Namnrymd, Description: v.Beskrivning, Major: v.MajorVersion})
@@ -828,7 +828,7 @@ func (r *orderRun) routeRelations(v OrderRoute) (routeRelations, error) {
 		if !orderReAddress.MatchString(url) {
 			msgs = append(msgs, "Adress har ogiltigt innehåll")
 		}
-		if n := textLen(url); n < 5 || n > 255 {
+		if n := orderTextLen(url); n < 5 || n > 255 {
 			msgs = append(msgs, "Adress har felaktig längd")
 		}
 	}

@@ -8,7 +8,7 @@ import (
 	"time"
 )
 
-func addFuzzSeeds(f *testing.F, pattern string) {
+func addTakFuzzSeeds(f *testing.F, pattern string) {
 	f.Helper()
 	files, err := filepath.Glob(filepath.Join("testdata", pattern))
 	if err != nil || len(files) == 0 {
@@ -26,7 +26,7 @@ func addFuzzSeeds(f *testing.F, pattern string) {
 // FuzzParseOrder: parsing never panics, and neither does applying what parses
 // to the seed catalog; a success always comes with a report, a failure never.
 func FuzzParseOrder(f *testing.F) {
-	addFuzzSeeds(f, "bestallning-test-*.json")
+	addTakFuzzSeeds(f, "bestallning-test-*.json")
 	seed := orderSeed(f)
 	f.Fuzz(func(t *testing.T, b []byte) {
 		o, err := ParseOrder(b)
@@ -49,8 +49,8 @@ func FuzzParseOrder(f *testing.F) {
 // FuzzImportTakdump: importing never panics, and whatever imports exports and
 // re-imports to the same entities.
 func FuzzImportTakdump(f *testing.F) {
-	addFuzzSeeds(f, "tak-pubversion-export.json")
-	addFuzzSeeds(f, "takdump_ntjp_test.EXCERPT-*.json")
+	addTakFuzzSeeds(f, "tak-pubversion-export.json")
+	addTakFuzzSeeds(f, "takdump_ntjp_test.EXCERPT-*.json")
 	f.Fuzz(func(t *testing.T, b []byte) {
 		tx := New().Begin()
 		if _, err := ImportTakdump(tx, b); err != nil {

@@ -136,8 +136,8 @@ func applyOrderFile(tb testing.TB, name, platform string) (*Catalog, *OrderRepor
 	return tx.Commit(ChangeMeta{Actor: "test", Source: "order"}), rep, nil
 }
 
-// sectionSizes maps "in:Vägval" / "ex:Vägval" to the number of lines.
-func sectionSizes(r *OrderReport) map[string]int {
+// orderSectionSizes maps "in:Vägval" / "ex:Vägval" to the number of lines.
+func orderSectionSizes(r *OrderReport) map[string]int {
 	out := map[string]int{}
 	for _, s := range r.Inkludera {
 		out["in:"+s.Name] = len(s.Lines)
@@ -152,7 +152,6 @@ const (
 	nsActivities2 = "urn:riv:clinicalprocess:activity:actions:GetActivitiesResponder:2"
 	nsSchedule    = "urn:riv:crm:scheduling:GetSubjectOfCareScheduleResponder:1"
 	nsPing        = "urn:riv:itinfra:tp:PingResponder:1"
-	nsSupported   = "urn:riv:itintegration:registry:GetSupportedServiceContractsResponder:1"
 )
 
 // orderAt is noon of a day, for ResolveRoute and Authorize.
@@ -270,7 +269,7 @@ func TestOrderReferenceCases(t *testing.T) {
 			_, rep, errs := applyOrderFile(t, tc.file, platform)
 			switch {
 			case tc.wantErrs != nil:
-				if !sameSet(errs, tc.wantErrs) {
+				if !orderSameSet(errs, tc.wantErrs) {
 					t.Fatalf("errors:\n%s\nwant:\n%s", strings.Join(errs, "\n"), strings.Join(tc.wantErrs, "\n"))
 				}
 				return
@@ -286,14 +285,14 @@ func TestOrderReferenceCases(t *testing.T) {
 			if len(rep.Metadata) != 7 {
 				t.Errorf("metadata has %d fields, want 7", len(rep.Metadata))
 			}
-			if got := sectionSizes(rep); !reflect.DeepEqual(got, tc.sections) {
+			if got := orderSectionSizes(rep); !reflect.DeepEqual(got, tc.sections) {
 				t.Errorf("sections %v, want %v\n%s", got, tc.sections, rep)
 			}
 		})
 	}
 }
 
-func sameSet(a, b []string) bool {
+func orderSameSet(a, b []string) bool {
 	if len(a) != len(b) {
 		return false
 	}
@@ -592,7 +591,7 @@ func TestOrderMessagesForInvalidObjects(t *testing.T) {
 		"Skapa Tjänstekomponent: HSA-ID har ogiltigt innehåll", // "*" is for logical addresses only
 		"Skapa Tjänstekontrakt: Namnrymd har ogiltigt innehåll",
 	}
-	if !sameSet(errs, want) {
+	if !orderSameSet(errs, want) {
 		t.Errorf("errors %q, want %q", errs, want)
 	}
 }

@@ -248,8 +248,8 @@ type (
 	}
 )
 
-// rawText reads a header value TAK writes as a string but others as a number.
-func rawText(raw json.RawMessage) string {
+// tdRawText reads a header value TAK writes as a string but others as a number.
+func tdRawText(raw json.RawMessage) string {
 	var s string
 	if json.Unmarshal(raw, &s) == nil {
 		return s
@@ -264,6 +264,12 @@ func rawText(raw json.RawMessage) string {
 // does. Referential integrity is still enforced: a relationship to an id the
 // file does not hold fails the import, as TAK's reader does ("Missing
 // relationship in jsonfile"). It returns the number of entities per kind.
+//
+// A route or authorization whose tomTidpunkt is before its fromTidpunkt is
+// left out (with the filters and categorizations under it) and not counted:
+// TAK's orders write such rows when they end a row on the day it starts
+// (tom = from − 1), no reader can ever find them valid, and our catalog
+// refuses the reversed period.
 //
 // Both relationship spellings TAK has used are read (logiskAdress/logiskadress;
 // tjanstekomponent/tjanstekonsument for an authorization's consumer), and a
@@ -282,7 +288,7 @@ func ImportTakdump(t *Txn, b []byte) (map[Kind]int, error) {
 	if err := json.Unmarshal(b, &doc); err != nil {
 		return nil, fmt.Errorf("import takdump: %w", err)
 	}
-	if fv := rawText(doc.FormatVersion); fv != "1" && fv != "1.0" {
+	if fv := tdRawText(doc.FormatVersion); fv != "1" && fv != "1.0" {
 		return nil, fmt.Errorf("import takdump: formatVersion %q, want 1", fv)
 	}
 	if doc.Data == nil {
@@ -293,7 +299,7 @@ func ImportTakdump(t *Txn, b []byte) (map[Kind]int, error) {
 	// relationships and every consumer of the export refer to.
 	t.Lenient, t.keepIDs = true, true
 	defer func() { t.Lenient, t.keepIDs = lenient, keep }()
-	im := &takdumpImport{t: t, c: t.Catalog(), version: rawText(doc.Version), counts: map[Kind]int{}}
+	im := &takdumpImport{t: t, c: t.Catalog(), version: tdRawText(doc.Version), counts: map[Kind]int{}, skipped: map[Kind]map[int64]bool{}}
 	if err := im.run(doc.Data); err != nil {
 		return nil, fmt.Errorf("import takdump: %w", err)
 	}
@@ -305,26 +311,43 @@ type takdumpImport struct {
 	c       *Catalog
 	version string
 	counts  map[Kind]int
+	// skipped holds the ids of rows left out because they can never be
+	// valid (see dates), so the rows that hang off them are left out too.
+	skipped map[Kind]map[int64]bool
 }
 
-// rel is one relationship value: an id, or a natural key.
-type rel struct {
+// skip leaves a row out of the import.
+func (im *takdumpImport) skip(k Kind, id int64) {
+	if im.skipped[k] == nil {
+		im.skipped[k] = map[int64]bool{}
+	}
+	im.skipped[k][id] = true
+}
+
+// parentSkipped reports whether a relationship points at a skipped row.
+func (im *takdumpImport) parentSkipped(m map[string]json.RawMessage, k Kind, name string) bool {
+	r, err := tdRelOf(m, name)
+	return err == nil && r.set && r.key == "" && im.skipped[k][r.id]
+}
+
+// tdRel is one relationship value: an id, or a natural key.
+type tdRel struct {
 	id  int64
 	key string
 	set bool
 }
 
-func (r rel) String() string {
+func (r tdRel) String() string {
 	if r.key != "" {
 		return strconv.Quote(r.key)
 	}
 	return strconv.FormatInt(r.id, 10)
 }
 
-// relOf reads a relationship; names are alternative spellings, tried in
+// tdRelOf reads a relationship; names are alternative spellings, tried in
 // order, each exactly first and then case-insensitively (smallest key first,
 // so a file with both spellings reads the same every time).
-func relOf(m map[string]json.RawMessage, names ...string) (rel, error) {
+func tdRelOf(m map[string]json.RawMessage, names ...string) (tdRel, error) {
 	for _, n := range names {
 		key, ok := n, false
 		if _, ok = m[n]; !ok {
@@ -344,27 +367,27 @@ func relOf(m map[string]json.RawMessage, names ...string) (rel, error) {
 		if raw[0] == '"' {
 			var s string
 			if err := json.Unmarshal(raw, &s); err != nil {
-				return rel{}, fmt.Errorf("relationship %s: %w", key, err)
+				return tdRel{}, fmt.Errorf("relationship %s: %w", key, err)
 			}
-			return rel{key: s, set: true}, nil
+			return tdRel{key: s, set: true}, nil
 		}
 		var id int64
 		if err := json.Unmarshal(raw, &id); err != nil {
-			return rel{}, fmt.Errorf("relationship %s: %w", key, err)
+			return tdRel{}, fmt.Errorf("relationship %s: %w", key, err)
 		}
-		return rel{id: id, set: true}, nil
+		return tdRel{id: id, set: true}, nil
 	}
-	return rel{}, nil
+	return tdRel{}, nil
 }
 
-func (im *takdumpImport) missing(list string, id int64, relName string, r rel) error {
+func (im *takdumpImport) missing(list string, id int64, relName string, r tdRel) error {
 	return fmt.Errorf("Missing relationship in jsonfile in version %s: %s %d refers to %s %s: %w",
 		im.version, list, id, relName, r, ErrNotFound)
 }
 
 // resolve finds the entity a relationship names: by id, or by natural key.
 func (im *takdumpImport) resolve(list string, id int64, m map[string]json.RawMessage, k Kind, names ...string) (int64, error) {
-	r, err := relOf(m, names...)
+	r, err := tdRelOf(m, names...)
 	if err != nil {
 		return 0, fmt.Errorf("%s %d: %w", list, id, err)
 	}
@@ -518,6 +541,10 @@ func (im *takdumpImport) run(d *tdInData) error {
 		if err != nil {
 			return err
 		}
+		if from > to {
+			im.skip(KindAuthorization, e.ID)
+			continue
+		}
 		v := Authorization{ID: e.ID, ConsumerID: cons, ContractID: con, LogicalAddressID: la, Agreement: e.Integrationsavtal, From: from, To: to}
 		if err := im.put(list, KindAuthorization, e.ID, v); err != nil {
 			return err
@@ -544,6 +571,10 @@ func (im *takdumpImport) run(d *tdInData) error {
 		if err != nil {
 			return err
 		}
+		if from > to {
+			im.skip(KindRoute, e.ID)
+			continue
+		}
 		v := Route{ID: e.ID, LogicalAddressID: la, ContractID: con, CallAddressID: addr, From: from, To: to}
 		if err := im.put(list, KindRoute, e.ID, v); err != nil {
 			return err
@@ -553,6 +584,10 @@ func (im *takdumpImport) run(d *tdInData) error {
 		const list = "filter"
 		if err := im.checkID(list, e.ID, KindFilter); err != nil {
 			return err
+		}
+		if im.parentSkipped(e.Relationships, KindAuthorization, "anropsbehorighet") {
+			im.skip(KindFilter, e.ID)
+			continue
 		}
 		auth, err := im.resolve(list, e.ID, e.Relationships, KindAuthorization, "anropsbehorighet")
 		if err != nil {
@@ -566,6 +601,9 @@ func (im *takdumpImport) run(d *tdInData) error {
 		const list = "filtercategorization"
 		if err := im.checkID(list, e.ID, KindCategorization); err != nil {
 			return err
+		}
+		if im.parentSkipped(e.Relationships, KindFilter, "filter") {
+			continue
 		}
 		f, err := im.resolve(list, e.ID, e.Relationships, KindFilter, "filter")
 		if err != nil {
@@ -582,7 +620,7 @@ func (im *takdumpImport) run(d *tdInData) error {
 // import format the URL plus the RIV profile and producer that key it.
 func (im *takdumpImport) routeAddress(e tdInEntity) (int64, error) {
 	const list = "vagval"
-	r, err := relOf(e.Relationships, "anropsadress")
+	r, err := tdRelOf(e.Relationships, "anropsadress")
 	if err != nil {
 		return 0, fmt.Errorf("%s %d: %w", list, e.ID, err)
 	}

@@ -129,8 +129,8 @@ func TestTakdumpImportKeepsIDsAndDates(t *testing.T) {
 	}
 }
 
-// sortedSection returns data[section] sorted by id, as generic JSON.
-func sortedSection(tb testing.TB, doc map[string]any, section string) []any {
+// takdumpSortedSection returns data[section] sorted by id, as generic JSON.
+func takdumpSortedSection(tb testing.TB, doc map[string]any, section string) []any {
 	tb.Helper()
 	data, _ := doc["data"].(map[string]any)
 	list, _ := data[section].([]any)
@@ -168,7 +168,7 @@ func TestTakdumpExport(t *testing.T) {
 	}
 	for _, s := range []string{"rivtaprofil", "tjanstekontrakt", "logiskadress", "tjanstekomponent", "anropsadress",
 		"anropsbehorighet", "vagval", "filter", "filtercategorization"} {
-		if g, w := sortedSection(t, got, s), sortedSection(t, want, s); !reflect.DeepEqual(g, w) {
+		if g, w := takdumpSortedSection(t, got, s), takdumpSortedSection(t, want, s); !reflect.DeepEqual(g, w) {
 			t.Errorf("%s differs:\n got %v\nwant %v", s, g, w)
 		}
 	}
@@ -260,5 +260,37 @@ func TestTakdumpImportErrors(t *testing.T) {
 	// Import needs an empty catalog: it restores ids.
 	if _, err := ImportTakdump(orderSeed(t).Begin(), []byte(strings.Replace(base, "%s", "5", 1))); err == nil {
 		t.Error("import into a non-empty catalog accepted")
+	}
+}
+
+// An order that ends a row on the day it starts leaves tom = from − 1 in
+// TAK; such rows (and what hangs off them) are left out, not refused.
+func TestTakdumpImportSkipsReversedPeriods(t *testing.T) {
+	in := `{"formatVersion":"1","version":"3","data":{
+		"rivtaprofil":[{"id":1,"namn":"RIVTABP21"}],
+		"tjanstekontrakt":[{"id":2,"namnrymd":"urn:x:1"}],
+		"logiskadress":[{"id":3,"hsaId":"LA"}],
+		"tjanstekomponent":[{"id":4,"hsaId":"P"}],
+		"anropsadress":[{"id":5,"adress":"http://p","relationships":{"rivtaprofil":1,"tjanstekomponent":4}}],
+		"anropsbehorighet":[
+			{"id":6,"integrationsavtal":"I","fromTidpunkt":"2023-01-24T00:00:00+0100","tomTidpunkt":"2023-01-23T00:00:00+0100",
+			 "relationships":{"logiskAdress":3,"tjanstekomponent":4,"tjanstekontrakt":2}},
+			{"id":7,"integrationsavtal":"I","fromTidpunkt":"2023-01-24T00:00:00+0100","tomTidpunkt":"2123-01-24T00:00:00+0100",
+			 "relationships":{"logiskAdress":3,"tjanstekomponent":4,"tjanstekontrakt":2}}],
+		"vagval":[{"id":8,"fromTidpunkt":"2023-01-24T00:00:00+0100","tomTidpunkt":"2023-01-23T00:00:00+0100",
+			"relationships":{"anropsadress":5,"logiskadress":3,"tjanstekontrakt":2}}],
+		"filter":[{"id":9,"servicedomain":"urn:d","relationships":{"anropsbehorighet":6}}],
+		"filtercategorization":[{"id":10,"category":"c","relationships":{"filter":9}}]}}`
+	tx := New().Begin()
+	counts, err := ImportTakdump(tx, []byte(in))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if counts[KindRoute] != 0 || counts[KindAuthorization] != 1 || counts[KindFilter] != 0 || counts[KindCategorization] != 0 {
+		t.Errorf("counts %v", counts)
+	}
+	c := tx.Commit(ChangeMeta{})
+	if _, ok := c.Authorization(7); !ok {
+		t.Error("valid authorization 7 missing")
 	}
 }
