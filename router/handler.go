@@ -126,7 +126,11 @@ func (r *Router) handle(ctx *fasthttp.RequestCtx, overTLS bool) {
 	tgt, st := cat.ResolveRoute(info.Contract, info.LogicalAddress, now, &r.cfg.Routing, nil)
 	switch st {
 	case tak.RouteNone:
-		r.fault(ctx, &c, CodeVP004, DetailNoRoute(info.Contract, info.LogicalAddress))
+		ns := info.Contract
+		if !info.ContractFound {
+			ns = "null" // the reference prints Java's null for an empty Body
+		}
+		r.fault(ctx, &c, CodeVP004, DetailNoRoute(ns, info.LogicalAddress))
 		return
 	case tak.RouteMultiple:
 		r.fault(ctx, &c, CodeVP006, DetailMultipleRoutes(info.Contract, info.LogicalAddress))
@@ -166,7 +170,7 @@ func (r *Router) identify(ctx *fasthttp.RequestCtx, c *call, overTLS bool) (Code
 	if overTLS {
 		st := ctx.TLSConnectionState()
 		if st == nil || len(st.PeerCertificates) == 0 {
-			return CodeVP002, DetailNoSenderInCert("")
+			return CodeVP002, DetailNoSenderInHeaderCert()
 		}
 		id, ok := SenderIDFromCert(st.PeerCertificates[0], r.cfg.SenderPattern)
 		if !ok {
@@ -197,7 +201,7 @@ func (r *Router) identify(ctx *fasthttp.RequestCtx, c *call, overTLS bool) (Code
 		}
 		id, ok := SenderIDFromCert(cert, r.cfg.SenderPattern)
 		if !ok {
-			return CodeVP002, "No senderId found in Certificate"
+			return CodeVP002, DetailNoSenderInHeaderCert()
 		}
 		c.sender = id
 	}

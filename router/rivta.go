@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math/bits"
 	"strconv"
 	"strings"
 	"sync"
@@ -138,10 +139,8 @@ func ReadRequest(body []byte) (RequestInfo, error) {
 	if err := p.scanRequest(&info); err != nil {
 		return RequestInfo{Encoding: info.Encoding}, p.checkedErr(err, transcoded)
 	}
-	if !transcoded && !utf8.Valid(buf[:p.pos]) {
-		if e := rivtaUTF8Error(buf, p.pos); e != nil {
-			return RequestInfo{Encoding: info.Encoding}, e
-		}
+	if err := p.checkChars(p.pos, p.pos, transcoded); err != nil {
+		return RequestInfo{Encoding: info.Encoding}, err
 	}
 	return info, nil
 }
@@ -212,7 +211,7 @@ func (p *rivtaParser) readAddress(info *RequestInfo) error {
 			if rivtaSpaceOnly(raw) {
 				return nil
 			}
-			info.LogicalAddress, info.AddressFound = rivtaText(raw, p.textCR), true
+			info.LogicalAddress, info.AddressFound = rivtaText(raw, true), true
 			return nil
 		}
 		d := rivtaAppendCharData(make([]byte, 0, len(raw)), raw, false)
@@ -770,7 +769,6 @@ type rivtaParser struct {
 	// The current token.
 	content  rivtaSpan // text, CDATA, comment or PI data
 	textRefs bool      // text contains references
-	textCR   bool      // text contains CR
 	cur      rivtaElem // element of a start or end token
 	endName  rivtaSpan // qualified name in an end tag; empty for <x/>
 
@@ -836,17 +834,70 @@ func (p *rivtaParser) eob(suffix string) *SyntaxError {
 	return p.failAt(len(p.buf), "Unexpected end of input block"+suffix)
 }
 
-// checkedErr reports invalid UTF-8 before a syntax error when it comes
-// first, as Woodstox's decoder would.
+// checkedErr turns a syntax error into the character error that precedes
+// it, if any: control characters and invalid UTF-8 in text, comments and
+// attribute values are only checked afterwards, in one pass.
 func (p *rivtaParser) checkedErr(err error, transcoded bool) error {
 	var se *SyntaxError
-	if transcoded || !errors.As(err, &se) || se.Line == 0 {
+	if !errors.As(err, &se) || se.Line == 0 {
 		return err
 	}
-	if e := rivtaUTF8Error(p.buf, se.Offset); e != nil {
+	// A control character at the error position itself was read by the
+	// markup parser, whose message is the one Woodstox gives; invalid UTF-8
+	// fails in Woodstox's decoder before the parser sees it.
+	if e := p.checkChars(se.Offset-1, se.Offset, transcoded); e != nil {
 		return e
 	}
 	return err
+}
+
+// checkChars reports the first control character that XML forbids in
+// buf[:ctlLimit] or the first invalid UTF-8 in buf[:utf8Limit], whichever
+// comes first. Woodstox rejects both wherever it reads them, with the
+// messages used here.
+func (p *rivtaParser) checkChars(ctlLimit, utf8Limit int, transcoded bool) error {
+	k := -1
+	if ctlLimit > 0 {
+		k = rivtaBadControl(p.buf[:ctlLimit])
+	}
+	if !transcoded && utf8Limit > 0 && !utf8.Valid(p.buf[:utf8Limit]) {
+		if e := rivtaUTF8Error(p.buf, utf8Limit); e != nil && (k < 0 || e.Offset <= k) {
+			return e
+		}
+	}
+	if k >= 0 {
+		return p.invalidSpace(k+1, rune(p.buf[k]))
+	}
+	return nil
+}
+
+// rivtaBadControl returns the index of the first byte below U+0020 other
+// than tab, LF and CR, or -1. It tests eight bytes at a time with exact
+// per-byte masks because it runs over the whole routed prefix of every
+// request.
+func rivtaBadControl(b []byte) int {
+	const lo, hi, low7 = 0x0101010101010101, 0x8080808080808080, 0x7f7f7f7f7f7f7f7f
+	eq := func(w uint64, c byte) uint64 {
+		x := w ^ lo*uint64(c)
+		return ^(x&low7 + low7 | x) & hi
+	}
+	i := 0
+	for ; i+8 <= len(b); i += 8 {
+		w := binary.LittleEndian.Uint64(b[i:])
+		below := ^(w&low7 + 0x6060606060606060 | w) & hi // bytes < 0x20
+		if below == 0 {
+			continue
+		}
+		if bad := below &^ (eq(w, '\t') | eq(w, '\n') | eq(w, '\r')); bad != 0 {
+			return i + bits.TrailingZeros64(bad)/8
+		}
+	}
+	for ; i < len(b); i++ {
+		if c := b[i]; c < ' ' && !rivtaIsSpace(c) {
+			return i
+		}
+	}
+	return -1
 }
 
 // rivtaCharDesc is Woodstox's getCharDesc for a Java char.
@@ -964,6 +1015,10 @@ func rivtaIsNameStart(r rune) bool {
 	if r < utf8.RuneSelf {
 		return r >= 0 && rivtaASCIIName[r]&rivtaNameStart != 0
 	}
+	return rivtaIsNameStartSlow(r)
+}
+
+func rivtaIsNameStartSlow(r rune) bool {
 	return r != utf8.RuneError && (unicode.IsLetter(r) || unicode.Is(unicode.Nl, r))
 }
 
@@ -980,6 +1035,10 @@ func (p *rivtaParser) runeAt(i int) (rune, int) {
 	if c := p.buf[i]; c < utf8.RuneSelf {
 		return rune(c), i + 1
 	}
+	return p.runeAtSlow(i)
+}
+
+func (p *rivtaParser) runeAtSlow(i int) (rune, int) {
 	r, n := utf8.DecodeRune(p.buf[i:])
 	return r, i + n
 }
@@ -1006,10 +1065,17 @@ func (p *rivtaParser) startOf(pos int) int {
 
 // nextChar reads one character within the current construct.
 func (p *rivtaParser) nextChar(pos int, suffix string) (rune, int, error) {
+	if pos < len(p.buf) && p.buf[pos] < utf8.RuneSelf {
+		return rune(p.buf[pos]), pos + 1, nil
+	}
+	return p.nextCharSlow(pos, suffix)
+}
+
+func (p *rivtaParser) nextCharSlow(pos int, suffix string) (rune, int, error) {
 	if pos >= len(p.buf) {
 		return 0, 0, p.eob(suffix)
 	}
-	r, n := p.runeAt(pos)
+	r, n := p.runeAtSlow(pos)
 	return r, n, nil
 }
 
@@ -1449,36 +1515,29 @@ func (p *rivtaParser) skipInternalSubset(pos int) (int, error) {
 // readComment scans a comment body starting at pos (after "<!--").
 func (p *rivtaParser) readComment(pos int) (rivtaTok, error) {
 	b := p.buf
-	start := pos
 	for i := pos; ; {
-		if i = rivtaSkipPlain(b, i, '-', '-', '-'); i >= len(b) {
+		j := bytes.IndexByte(b[i:], '-')
+		if j < 0 {
 			return rivtaTokEOF, p.eob(" in comment")
 		}
-		c := b[i]
+		i += j + 1
+		if i >= len(b) {
+			return rivtaTokEOF, p.eof(" in comment")
+		}
+		if b[i] != '-' {
+			continue
+		}
 		i++
-		if c == '-' {
-			if i >= len(b) {
-				return rivtaTokEOF, p.eof(" in comment")
-			}
-			c = b[i]
-			i++
-			if c == '-' {
-				if i >= len(b) {
-					return rivtaTokEOF, p.eof(" in comment")
-				}
-				var r rune
-				r, i = p.runeAt(i)
-				if r != '>' {
-					return rivtaTokEOF, p.failAt(i, "String '--' not allowed in comment (missing '>'?)")
-				}
-				p.content = rivtaSpan{start, i - 3}
-				p.pos = i
-				return rivtaTokComment, nil
-			}
+		if i >= len(b) {
+			return rivtaTokEOF, p.eof(" in comment")
 		}
-		if c < ' ' && !rivtaIsSpace(c) {
-			return rivtaTokEOF, p.invalidSpace(i, rune(c))
+		r, n := p.runeAt(i)
+		if r != '>' {
+			return rivtaTokEOF, p.failAt(n, "String '--' not allowed in comment (missing '>'?)")
 		}
+		p.content = rivtaSpan{pos, i - 2}
+		p.pos = n
+		return rivtaTokComment, nil
 	}
 }
 
@@ -1537,31 +1596,13 @@ func (p *rivtaParser) readPI(pos int) (rivtaTok, error) {
 		return rivtaTokEOF, err
 	}
 	dataStart := p.startOf(pos)
-	for i := dataStart; ; {
-		if i >= len(b) {
-			return rivtaTokEOF, p.eob(sfx)
-		}
-		c := b[i]
-		i++
-		if c == '?' {
-			for i < len(b) && b[i] == '?' {
-				i++
-			}
-			if i >= len(b) {
-				return rivtaTokEOF, p.eob(sfx)
-			}
-			c = b[i]
-			i++
-			if c == '>' {
-				p.content = rivtaSpan{dataStart, i - 2}
-				p.pos = i
-				return rivtaTokPI, nil
-			}
-		}
-		if c < ' ' && !rivtaIsSpace(c) {
-			return rivtaTokEOF, p.invalidSpace(i, rune(c))
-		}
+	i := bytes.Index(b[dataStart:], []byte("?>"))
+	if i < 0 {
+		return rivtaTokEOF, p.eob(sfx)
 	}
+	p.content = rivtaSpan{dataStart, dataStart + i}
+	p.pos = dataStart + i + 2
+	return rivtaTokPI, nil
 }
 
 // nextInTree is Woodstox's nextFromTree.
@@ -1604,32 +1645,20 @@ func (p *rivtaParser) readText(pos int) (rivtaTok, error) {
 	if i := bytes.IndexByte(b[pos:], '<'); i >= 0 {
 		end = pos + i
 	}
-	refs, cr := false, false
+	refs := false
 	for i := pos; i < end; {
-		if i = rivtaSkipPlain(b[:end], i, '&', '&', '&'); i >= end {
+		j := bytes.IndexByte(b[i:end], '&')
+		if j < 0 {
 			break
 		}
-		c := b[i]
-		if c == '&' {
-			refs = true
-			j, err := p.entity(i + 1)
-			if err != nil {
-				return rivtaTokEOF, err
-			}
-			i = j
-			continue
+		refs = true
+		var err error
+		if i, err = p.entity(i + j + 1); err != nil {
+			return rivtaTokEOF, err
 		}
-		switch c {
-		case '\r':
-			cr = true
-		case '\n', '\t':
-		default:
-			return rivtaTokEOF, p.invalidSpace(i+1, rune(c))
-		}
-		i++
 	}
 	p.content = rivtaSpan{pos, end}
-	p.textRefs, p.textCR = refs, cr
+	p.textRefs = refs
 	p.pos = end
 	return rivtaTokText, nil
 }
@@ -1678,59 +1707,29 @@ func (p *rivtaParser) readCDATA(pos int) (rivtaTok, error) {
 	const sfx = " in CDATA section"
 	b := p.buf
 	for i := pos; ; {
-		if i = rivtaSkipPlain(b, i, ']', ']', ']'); i >= len(b) {
+		j := bytes.IndexByte(b[i:], ']')
+		if j < 0 {
 			return rivtaTokEOF, p.eob(sfx)
 		}
-		c := b[i]
-		i++
-		if c == ']' {
-			if i >= len(b) {
-				return rivtaTokEOF, p.eof(sfx)
-			}
-			c = b[i]
+		i += j + 1
+		if i >= len(b) {
+			return rivtaTokEOF, p.eof(sfx)
+		}
+		if b[i] != ']' {
+			continue
+		}
+		for i < len(b) && b[i] == ']' {
 			i++
-			if c == ']' {
-				for c == ']' {
-					if i >= len(b) {
-						return rivtaTokEOF, p.eof(sfx)
-					}
-					c = b[i]
-					i++
-				}
-				if c == '>' {
-					p.content = rivtaSpan{pos, i - 3}
-					p.pos = i
-					return rivtaTokCDATA, nil
-				}
-			}
 		}
-		if c < ' ' && !rivtaIsSpace(c) {
-			return rivtaTokEOF, p.invalidSpace(i, rune(c))
+		if i >= len(b) {
+			return rivtaTokEOF, p.eof(sfx)
+		}
+		if b[i] == '>' {
+			p.content = rivtaSpan{pos, i - 2}
+			p.pos = i + 1
+			return rivtaTokCDATA, nil
 		}
 	}
-}
-
-// rivtaSkipPlain returns the offset of the first byte at or after i that is
-// a control character or one of x, y and z, or len(b). It tests eight bytes
-// at a time because most of a request is plain text.
-func rivtaSkipPlain(b []byte, i int, x, y, z byte) int {
-	const lo, hi = 0x0101010101010101, 0x8080808080808080
-	has := func(w uint64, c byte) uint64 {
-		w ^= lo * uint64(c)
-		return (w - lo) &^ w & hi
-	}
-	for ; i+8 <= len(b); i += 8 {
-		w := binary.LittleEndian.Uint64(b[i:])
-		if (w-lo*0x20)&^w&hi|has(w, x)|has(w, y)|has(w, z) != 0 {
-			break
-		}
-	}
-	for ; i < len(b); i++ {
-		if c := b[i]; c < ' ' || c == x || c == y || c == z {
-			return i
-		}
-	}
-	return i
 }
 
 // entity validates the reference after the '&' at pos-1 and returns the
@@ -2006,33 +2005,55 @@ func (p *rivtaParser) readAttrs(c rune, pos, nsBase int) (bool, int, error) {
 // offset after the closing quote and whether it needs normalising.
 func (p *rivtaParser) attrValue(q byte, pos int) (int, int, bool, error) {
 	b := p.buf
-	norm := false
-	for i := pos; ; {
-		if i = rivtaSkipPlain(b, i, q, '<', '&'); i >= len(b) {
-			return 0, 0, false, p.eof(" in attribute value")
-		}
-		c := b[i]
-		switch {
-		case c == q:
-			return i, i + 1, norm, nil
-		case c == '<':
-			return 0, 0, false, p.unexpected(i+1, '<', " in attribute value")
-		case c == '&':
-			j, err := p.entity(i + 1)
-			if err != nil {
-				return 0, 0, false, err
-			}
-			norm = true
-			i = j
-			continue
-		case c < ' ':
-			if !rivtaIsSpace(c) {
-				return 0, 0, false, p.invalidSpace(i+1, rune(c))
-			}
-			norm = true
-		}
-		i++
+	end := bytes.IndexByte(b[pos:], q)
+	if end < 0 {
+		end = len(b)
+	} else {
+		end += pos
 	}
+	// Woodstox reads up to the quote, so '<' or a bad reference before it
+	// is the error, and EOF only after them.
+	if i := bytes.IndexByte(b[pos:end], '<'); i >= 0 {
+		end = pos + i
+	}
+	norm := false
+	for i := pos; i < end; {
+		j := bytes.IndexByte(b[i:end], '&')
+		if j < 0 {
+			break
+		}
+		norm = true
+		var err error
+		if i, err = p.entity(i + j + 1); err != nil {
+			return 0, 0, false, err
+		}
+	}
+	switch {
+	case end >= len(b):
+		return 0, 0, false, p.eof(" in attribute value")
+	case b[end] == '<':
+		return 0, 0, false, p.unexpected(end+1, '<', " in attribute value")
+	}
+	return end, end + 1, norm || rivtaHasBelowSpace(b[pos:end]), nil
+}
+
+// rivtaHasBelowSpace reports a byte below U+0020 (tab, CR or LF in a
+// checked value), which attribute normalisation turns into a space.
+func rivtaHasBelowSpace(b []byte) bool {
+	const hi, low7 = 0x8080808080808080, 0x7f7f7f7f7f7f7f7f
+	i := 0
+	for ; i+8 <= len(b); i += 8 {
+		w := binary.LittleEndian.Uint64(b[i:])
+		if ^(w&low7+0x6060606060606060|w)&hi != 0 {
+			return true
+		}
+	}
+	for ; i < len(b); i++ {
+		if b[i] < ' ' {
+			return true
+		}
+	}
+	return false
 }
 
 const (

@@ -597,9 +597,10 @@ func TestSyntaxErrorColumnsCountUTF16(t *testing.T) {
 
 // BenchmarkReadRequest parses the RIVTABP21 GetSubjectOfCareSchedule
 // example (1.8 KB, most of it a licence comment). Measured on the shared
-// 2-core box: about 2.3 µs/op and 2 allocs/op (64 B); the two allocations
-// are the returned Contract and LogicalAddress strings ("UTF-8" is
-// interned), the parser itself allocates nothing.
+// 2-core box (go1.26, amd64): about 1.4 µs/op (1.3 GB/s), 80 B/op,
+// 2 allocs/op. The two allocations are the returned Contract and
+// LogicalAddress strings ("UTF-8" is interned); the parser itself, pooled,
+// allocates nothing.
 func BenchmarkReadRequest(b *testing.B) {
 	body := rivtaExample(b, "rivtabp21-request-GetSubjectOfCareSchedule.xml")
 	b.SetBytes(int64(len(body)))
