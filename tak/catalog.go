@@ -62,7 +62,12 @@ type Catalog struct {
 	// flat.go) so the router can look up the strings of a request directly
 	// and climb the HSA tree without hashing a string per level.
 	routeIdx flat[routeSet] // routeKey(ns, la)
-	authIdx  flat[authSet]  // authKey(ns, la, consumer)
+	authIdx  flat[authSet]  // authKey(ns, la, consumer) for every la but "*"
+	// authStar holds the authorizations at "*" apart: every authorization
+	// lookup that misses its address probes "*" next, and default
+	// authorizations are few, so this table stays in cache and that probe
+	// costs no page walk in the big one.
+	authStar flat[authSet]
 
 	refs     pmap[ref, int32]   // live references to an entity; delete needs zero
 	children pmap[ref, []int64] // filters of an authorization, categorizations of a filter
@@ -201,7 +206,8 @@ func (c *Catalog) RoutesFor(contractNS, la string) []int64 {
 // AuthorizationsFor returns the ids of every authorization, valid or not, of a
 // consumer for a contract at a logical address (exact), sorted.
 func (c *Catalog) AuthorizationsFor(contractNS, la, consumer string) []int64 {
-	ts := c.authIdx.find(authKey(contractNS, la, consumer))
+	key, star := authKey(contractNS, la, consumer)
+	ts := c.authIndex(star).find(key)
 	if ts == nil {
 		return []int64{}
 	}
@@ -283,9 +289,18 @@ func routeKey(ns, la string) hkey {
 }
 
 // authKey is the authorization-index key of a consumer calling a contract at
-// a logical address.
-func authKey(ns, la, consumer string) hkey {
-	return authBase(nsSeeds.lowerHash(ns), conSeeds.lowerHash(consumer)).xor(laSeeds.lowerHash(la))
+// a logical address, and whether the address is "*" (see authStar).
+func authKey(ns, la, consumer string) (hkey, bool) {
+	hla := laSeeds.lowerHash(la)
+	return authBase(nsSeeds.lowerHash(ns), conSeeds.lowerHash(consumer)).xor(hla), hla == starHash
+}
+
+// authIndex is authStar for keys at "*", authIdx for the rest.
+func (c *Catalog) authIndex(star bool) *flat[authSet] {
+	if star {
+		return &c.authStar
+	}
+	return &c.authIdx
 }
 
 // routeSet holds the routes of one (contract, logical address). Nearly every

@@ -34,7 +34,7 @@ type hsaNode struct {
 // rootNode stands for the parent of the root, of unknown units and of units
 // with an empty parent.
 var rootNode = func() hsaNode {
-	lo, ex := laHashes(HSARoot)
+	lo, ex := laKeys(HSARoot)
 	return hsaNode{parentH: ex, parentL: lo, parent: HSARoot}
 }()
 
@@ -54,7 +54,7 @@ func newHSATree(parent map[string]string) *HSATree {
 func (h *HSATree) set(id, parent string, tag uint64) {
 	n := hsaNode{parent: parent, id: id}
 	if parent != "" {
-		n.parentL, n.parentH = laHashes(parent)
+		n.parentL, n.parentH = laKeys(parent)
 	}
 	h.nodes.set(hsaKey(id), n, tag)
 }
@@ -63,7 +63,21 @@ func (h *HSATree) set(id, parent string, tag uint64) {
 // its parent and carries the parent's hashes; for an unknown unit or an empty
 // parent it returns rootNode, whose parent is the root.
 func (h *HSATree) up(key hkey) *hsaNode {
-	if n := h.nodes.find(key); n != nil && n.parent != "" {
+	hk, n, k := h.nodes.home(key)
+	if hk == nil {
+		return &rootNode
+	}
+	// Read the node before comparing the key: see flat.home.
+	if named := n.parent != ""; *hk == k && named {
+		return n
+	}
+	switch *hk {
+	case hkey{}:
+		return &rootNode
+	case k:
+		return &rootNode // an empty parent
+	}
+	if n = h.nodes.scan(k); n != nil && n.parent != "" {
 		return n
 	}
 	return &rootNode

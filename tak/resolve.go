@@ -84,20 +84,19 @@ func (c *Catalog) ResolveRoute(ns, la string, now int64, o *RoutingOptions, tr *
 		return found, st
 	}
 	tr.add(la)
-	laL, same := laSeeds.lowerHashed(la)
+	laL, cur := laKeys(la)
 	if t, st := c.routeAt(base.xor(laL), now); st != RouteNone {
 		return t, st
 	}
 	if climbs(o.NoRouteClimb, o.RouteClimbExceptions, ns) {
 		tr.add("(parent)")
-		cur := exactKey(la, laL, same) // hashed only when climbing
 		for i := 0; cur != rootKey && i < maxClimb; i++ {
-			up := c.hsa.up(cur)
-			tr.add(up.parent)
-			if t, st := c.routeAt(base.xor(up.parentL), now); st != RouteNone {
+			p := c.hsa.up(cur)
+			tr.add(p.parent)
+			if t, st := c.routeAt(base.xor(p.parentL), now); st != RouteNone {
 				return t, st
 			}
-			cur = up.parentH
+			cur = p.parentH
 		}
 	}
 	tr.add("(default)")
@@ -109,7 +108,30 @@ func (c *Catalog) ResolveRoute(ns, la string, now int64, o *RoutingOptions, tr *
 var starHash = laSeeds.lowerHash("*")
 
 func (c *Catalog) routeAt(key hkey, now int64) (RouteTarget, RouteStatus) {
-	ts := c.routeIdx.find(key)
+	hk, ts, k := c.routeIdx.home(key)
+	if hk == nil {
+		return RouteTarget{}, RouteNone
+	}
+	// Read the value before comparing the key (see flat.home): all of the
+	// first target, which is what a hit returns and spans two cache lines.
+	first, one := ts.first, ts.more == nil
+	if *hk == k && one {
+		if first.w.valid(now) {
+			return first, RouteFound
+		}
+		return RouteTarget{}, RouteNone
+	}
+	switch *hk {
+	case hkey{}:
+		return RouteTarget{}, RouteNone
+	case k:
+		return routeIn(ts, now)
+	}
+	return routeIn(c.routeIdx.scan(k), now)
+}
+
+// routeIn applies the validity rules to the routes of one level (nil: none).
+func routeIn(ts *routeSet, now int64) (RouteTarget, RouteStatus) {
 	if ts == nil {
 		return RouteTarget{}, RouteNone
 	}
@@ -150,38 +172,56 @@ func (c *Catalog) Authorize(consumer, ns, la string, now int64, o *RoutingOption
 		ok := false
 		eachDefaultPart(la, o.Delimiter, func(part string) bool {
 			tr.add(part)
-			ok = c.authAt(base.xor(laSeeds.lowerHash(part)), now)
+			h := laSeeds.lowerHash(part)
+			ok = c.authAt(c.authIndex(h == starHash), base.xor(h), now)
 			return !ok
 		})
 		return ok
 	}
 	tr.add(la)
-	laL, same := laSeeds.lowerHashed(la)
-	if c.authAt(base.xor(laL), now) {
+	laL, cur := laKeys(la)
+	if c.authAt(c.authIndex(laL == starHash), base.xor(laL), now) {
 		return true
 	}
 	tr.add("(default)")
 	tr.add("*")
-	if c.authAt(base.xor(starHash), now) {
+	if c.authAt(&c.authStar, base.xor(starHash), now) {
 		return true
 	}
 	if climbs(o.NoAuthClimb, o.AuthClimbExceptions, ns) {
 		tr.add("(parent)")
-		cur := exactKey(la, laL, same) // hashed only when climbing
 		for i := 0; cur != rootKey && i < maxClimb; i++ {
-			up := c.hsa.up(cur)
-			tr.add(up.parent)
-			if c.authAt(base.xor(up.parentL), now) {
+			p := c.hsa.up(cur)
+			tr.add(p.parent)
+			if c.authAt(c.authIndex(p.parentL == starHash), base.xor(p.parentL), now) {
 				return true
 			}
-			cur = up.parentH
+			cur = p.parentH
 		}
 	}
 	return false
 }
 
-func (c *Catalog) authAt(key hkey, now int64) bool {
-	ts := c.authIdx.find(key)
+func (c *Catalog) authAt(idx *flat[authSet], key hkey, now int64) bool {
+	hk, ts, k := idx.home(key)
+	if hk == nil {
+		return false
+	}
+	// Read the value before comparing the key: see flat.home.
+	if valid := ts.first.w.valid(now); *hk == k && valid {
+		return true
+	}
+	switch *hk {
+	case hkey{}:
+		return false
+	case k:
+		return authIn(ts, now)
+	}
+	return authIn(idx.scan(k), now)
+}
+
+// authIn reports whether any authorization of one level (nil: none) is valid.
+func authIn(ts *authSet, now int64) bool {
 	if ts == nil {
 		return false
 	}

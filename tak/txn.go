@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"sort"
 	"strings"
 	"unicode"
 )
@@ -418,7 +419,8 @@ func (t *Txn) PutAuthorization(v Authorization) (Authorization, error) {
 		if strings.TrimSpace(v.Agreement) == "" || hasOuterSpace(v.Agreement) {
 			return v, invalid(KindAuthorization, "agreement", v.Agreement, "must not be empty or start or end with whitespace")
 		}
-		ts := t.c.authIdx.find(authKey(con.Namespace, la.HSAID, cons.HSAID))
+		key, star := authKey(con.Namespace, la.HSAID, cons.HSAID)
+		ts := t.c.authIndex(star).find(key)
 		for i := 0; ts != nil && i < ts.len(); i++ {
 			if o := ts.at(i); o.id != v.ID && overlaps(v.From, v.To, o.from, o.to) {
 				return v, conflict(KindAuthorization, "from", v.From.String(), fmt.Sprintf(
@@ -648,16 +650,17 @@ func (t *Txn) unindexRoute(r Route) {
 	}
 }
 
-func (t *Txn) authTarget(a Authorization) (hkey, authTarget) {
+func (t *Txn) authTarget(a Authorization) (*flat[authSet], hkey, authTarget) {
 	la, _ := t.c.las.get(a.LogicalAddressID)
 	con, _ := t.c.contracts.get(a.ContractID)
 	cons, _ := t.c.comps.get(a.ConsumerID)
-	return authKey(con.Namespace, la.HSAID, cons.HSAID), authTarget{id: a.ID, from: a.From, to: a.To, w: windowOf(a.From, a.To)}
+	key, star := authKey(con.Namespace, la.HSAID, cons.HSAID)
+	return t.c.authIndex(star), key, authTarget{id: a.ID, from: a.From, to: a.To, w: windowOf(a.From, a.To)}
 }
 
 func (t *Txn) indexAuth(a Authorization) {
-	key, tgt := t.authTarget(a)
-	if p, ok := t.c.authIdx.put(key, t.tag); ok {
+	idx, key, tgt := t.authTarget(a)
+	if p, ok := idx.put(key, t.tag); ok {
 		*p = p.with(tgt)
 	} else {
 		*p = authSet{first: tgt}
@@ -665,15 +668,15 @@ func (t *Txn) indexAuth(a Authorization) {
 }
 
 func (t *Txn) unindexAuth(a Authorization) {
-	key, _ := t.authTarget(a)
-	ts, ok := t.c.authIdx.get(key)
+	idx, key, _ := t.authTarget(a)
+	ts, ok := idx.get(key)
 	if !ok {
 		return
 	}
 	if out, ok := ts.without(a.ID); ok {
-		t.c.authIdx.set(key, out, t.tag)
+		idx.set(key, out, t.tag)
 	} else {
-		t.c.authIdx.del(key, t.tag)
+		idx.del(key, t.tag)
 	}
 }
 
@@ -689,6 +692,9 @@ func (t *Txn) unindexRoutesWhere(pred func(Route) bool) []Route {
 		}
 		return true
 	})
+	// Map iteration order differs per process; re-indexing in id order keeps
+	// every node's route sets in the same order.
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
 	for _, r := range out {
 		t.unindexRoute(r)
 	}
@@ -709,6 +715,7 @@ func (t *Txn) unindexAuthsWhere(pred func(Authorization) bool) []Authorization {
 		}
 		return true
 	})
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
 	for _, a := range out {
 		t.unindexAuth(a)
 	}
