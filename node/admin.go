@@ -71,7 +71,6 @@ func newAdmin(n *Node) (*admin, error) {
 		WriteTimeout:      5 * time.Minute,
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          nil,
 	}
 	a.fwd = &http.Client{Timeout: 5 * time.Minute, Transport: &http.Transport{TLSClientConfig: n.nodeTLS}}
 	return a, nil
@@ -83,7 +82,7 @@ func (a *admin) run(ctx context.Context) error {
 		return fmt.Errorf("listen admin %s: %w", a.n.cfg.Admin.Addr, err)
 	}
 	a.n.mu.Lock()
-	a.n.adminAddr = listenAddr(ln)
+	a.n.adminAddr = ln.Addr().String()
 	a.n.mu.Unlock()
 	errc := make(chan error, 1)
 	go func() { errc <- a.srv.Serve(tls.NewListener(ln, a.srv.TLSConfig)) }()
@@ -250,29 +249,7 @@ func (a *admin) list(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	c := a.n.store.Current()
-	var out any
-	switch k {
-	case tak.KindRivProfile:
-		out = c.RivProfiles()
-	case tak.KindContract:
-		out = c.Contracts()
-	case tak.KindComponent:
-		out = c.Components()
-	case tak.KindLogicalAddress:
-		out = c.LogicalAddresses()
-	case tak.KindCallAddress:
-		out = c.CallAddresses()
-	case tak.KindRoute:
-		out = c.Routes()
-	case tak.KindAuthorization:
-		out = c.Authorizations()
-	case tak.KindFilter:
-		out = c.Filters()
-	case tak.KindCategorization:
-		out = c.Categorizations()
-	}
-	writeJSON(w, 200, out)
+	writeJSON(w, 200, a.n.store.Current().List(k))
 }
 
 func (a *admin) get(w http.ResponseWriter, r *http.Request) {

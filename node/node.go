@@ -11,7 +11,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"regexp"
 	"sync"
 	"time"
@@ -344,5 +343,3 @@ func (n *Node) leaderAdmin() (string, error) {
 	}
 	return "", fmt.Errorf("leader %s (%s) is not in raft.servers", id, addr)
 }
-
-func listenAddr(ln net.Listener) string { return ln.Addr().String() }

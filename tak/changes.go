@@ -321,6 +321,32 @@ func (t *Txn) Put(v any) error {
 	return err
 }
 
+// List returns every entity of a kind in id order, as the typed slice
+// (RivProfiles, Contracts, …); nil for an unknown kind.
+func (c *Catalog) List(k Kind) any {
+	switch k {
+	case KindRivProfile:
+		return c.RivProfiles()
+	case KindContract:
+		return c.Contracts()
+	case KindComponent:
+		return c.Components()
+	case KindLogicalAddress:
+		return c.LogicalAddresses()
+	case KindCallAddress:
+		return c.CallAddresses()
+	case KindRoute:
+		return c.Routes()
+	case KindAuthorization:
+		return c.Authorizations()
+	case KindFilter:
+		return c.Filters()
+	case KindCategorization:
+		return c.Categorizations()
+	}
+	return nil
+}
+
 // Entity returns any entity by kind and id.
 func (c *Catalog) Entity(k Kind, id int64) (any, bool) { return c.entity(k, id) }
 

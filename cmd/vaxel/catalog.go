@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/tls"
 	"flag"
 	"fmt"
 	"io"
@@ -125,5 +124,3 @@ func (c *adminClient) do(ctx context.Context, method, path string, q url.Values,
 	_, err = out.Write(b)
 	return err
 }
-
-var _ = tls.VersionTLS12

@@ -1,9 +1,7 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"crypto/tls"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -261,6 +259,3 @@ func startDemoProducer() (string, func(), error) {
 	go func() { _ = srv.Serve(ln) }()
 	return "http://" + ln.Addr().String() + "/ping", func() { _ = srv.Close() }, nil
 }
-
-var _ = bytes.MinRead
-var _ tls.Config

@@ -8,6 +8,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
@@ -149,7 +150,8 @@ func Load(path string, env []string, overrides []string) (*Config, error) {
 		}
 		dec := yaml.NewDecoder(strings.NewReader(string(b)))
 		dec.KnownFields(true)
-		if err := dec.Decode(&c); err != nil && !errors.Is(err, errEOF(err)) {
+		// An empty file decodes to io.EOF: it simply sets nothing.
+		if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
 			return nil, fmt.Errorf("config %s: %w", path, err)
 		}
 		c.resolvePaths(filepath.Dir(path))
@@ -181,13 +183,6 @@ func Load(path string, env []string, overrides []string) (*Config, error) {
 		return nil, err
 	}
 	return &c, nil
-}
-
-func errEOF(err error) error {
-	if err != nil && err.Error() == "EOF" {
-		return err
-	}
-	return errors.New("not eof")
 }
 
 func (c *Config) resolvePaths(dir string) {
