@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -453,25 +454,47 @@ func (r *orderRun) checkDuplicates() {
 	r.duplicates(keys, "Den logiska adressen %s får inte finnas på flera ställen i beställningen.")
 }
 
+// duplicates reports each key that occurs again later in the order, once per
+// occurrence that has a later twin (TAK's nested loop with break), compared
+// case-insensitively. It runs in linear time: an order of 100,000 entries
+// would take minutes with the pairwise comparison.
 func (r *orderRun) duplicates(keys [][]string, msg string) {
-	for i := range keys {
-		for j := i + 1; j < len(keys); j++ {
-			if orderEqualFold(keys[i], keys[j]) {
-				// Java's List.toString: "[a, b]".
-				r.fail(fmt.Sprintf(msg, "["+strings.Join(keys[i], ", ")+"]"))
-				break
-			}
+	later := make(map[string]struct{}, len(keys))
+	dup := make([]bool, len(keys))
+	var b strings.Builder
+	for i := len(keys) - 1; i >= 0; i-- {
+		b.Reset()
+		for _, f := range keys[i] {
+			foldInto(&b, f)
+			b.WriteByte(0)
+		}
+		k := b.String()
+		if _, ok := later[k]; ok {
+			dup[i] = true
+		}
+		later[k] = struct{}{}
+	}
+	for i, d := range dup {
+		if d {
+			// Java's List.toString: "[a, b]".
+			r.fail(fmt.Sprintf(msg, "["+strings.Join(keys[i], ", ")+"]"))
 		}
 	}
 }
 
-func orderEqualFold(a, b []string) bool {
-	for i := range a {
-		if !strings.EqualFold(a[i], b[i]) {
-			return false
+// foldInto writes s with every rune replaced by the smallest rune of its
+// Unicode simple case-folding orbit, so that two strings are EqualFold
+// exactly when their folded forms are equal.
+func foldInto(b *strings.Builder, s string) {
+	for _, r := range s {
+		min := r
+		for f := unicode.SimpleFold(r); f != r; f = unicode.SimpleFold(f) {
+			if f < min {
+				min = f
+			}
 		}
+		b.WriteRune(min)
 	}
-	return true
 }
 
 func routeOrderText(v OrderRoute) string {

@@ -635,3 +635,14 @@ func TestJavaFloat(t *testing.T) {
 		}
 	}
 }
+
+// The duplicate check folds case as TAK's equalsIgnoreCase does, reports
+// every occurrence that has a later twin, and keeps the order's order.
+func TestOrderDuplicatesFoldCase(t *testing.T) {
+	r := &orderRun{seen: map[string]bool{}}
+	r.duplicates([][]string{{"a", "X"}, {"b", "y"}, {"A", "x"}, {"B", "Y"}, {"a", "x"}, {"\u212a", "1"}, {"k", "1"}}, "dup %s")
+	want := []string{"dup [a, X]", "dup [b, y]", "dup [A, x]", "dup [\u212a, 1]"}
+	if strings.Join(r.errs, "|") != strings.Join(want, "|") {
+		t.Errorf("errors = %q, want %q", r.errs, want)
+	}
+}
