@@ -37,6 +37,31 @@ type FSM struct {
 	cur    atomic.Pointer[tak.Catalog]
 	notify chan struct{}
 	log    *slog.Logger
+
+	// Counters for metrics: written by Apply, Persist and Restore, read at
+	// scrape time through Stats.
+	lastApply atomic.Int64  // nanoseconds the last applied entry took
+	applied   atomic.Uint64 // command entries applied since start
+	snapshots atomic.Uint64 // snapshots persisted since start
+	restores  atomic.Uint64 // snapshots restored since start
+}
+
+// Stats are an FSM's counters since it was created.
+type Stats struct {
+	LastApply time.Duration // how long the last applied entry took
+	Applied   uint64        // command entries applied (refused changes included)
+	Snapshots uint64        // snapshots persisted
+	Restores  uint64        // snapshots restored (on start, or installed from the leader)
+}
+
+// Stats returns the counters; safe for concurrent use.
+func (f *FSM) Stats() Stats {
+	return Stats{
+		LastApply: time.Duration(f.lastApply.Load()),
+		Applied:   f.applied.Load(),
+		Snapshots: f.snapshots.Load(),
+		Restores:  f.restores.Load(),
+	}
 }
 
 // New returns an FSM holding an empty catalog.
@@ -68,6 +93,10 @@ func (f *FSM) Apply(l *raft.Log) any {
 		return nil
 	}
 	start := time.Now()
+	defer func() {
+		f.lastApply.Store(int64(time.Since(start)))
+		f.applied.Add(1)
+	}()
 	typ, payload, err := command.Decode(l.Data)
 	if err != nil {
 		if errors.Is(err, command.ErrUnknownType) && typ&command.IgnoreUnknown != 0 {
@@ -222,7 +251,7 @@ func entityID(v any) int64 {
 // Snapshot implements raft.FSM. It only pins the current immutable catalog;
 // Persist does the I/O while Apply goes on.
 func (f *FSM) Snapshot() (raft.FSMSnapshot, error) {
-	return &snapshot{c: f.Current()}, nil
+	return &snapshot{c: f.Current(), f: f}, nil
 }
 
 // Restore implements raft.FSM: the new catalog is built aside and swapped in
@@ -234,17 +263,25 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 		return fmt.Errorf("restore catalog: %w", err)
 	}
 	f.set(c)
+	f.restores.Add(1)
 	return nil
 }
 
-type snapshot struct{ c *tak.Catalog }
+type snapshot struct {
+	c *tak.Catalog
+	f *FSM
+}
 
 func (s *snapshot) Persist(sink raft.SnapshotSink) error {
 	if err := s.c.WriteSnapshot(sink); err != nil {
 		_ = sink.Cancel()
 		return fmt.Errorf("persist catalog snapshot: %w", err)
 	}
-	return sink.Close()
+	if err := sink.Close(); err != nil {
+		return err
+	}
+	s.f.snapshots.Add(1)
+	return nil
 }
 
 func (s *snapshot) Release() {}
