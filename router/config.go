@@ -53,6 +53,8 @@ type Config struct {
 	ContentType string // outbound Content-Type
 
 	// MaxBodySize bounds request and response bodies (vp.max.receive.length).
+	// Bodies over 64 KiB stream through the router rather than being held
+	// (stream.go), so this is a limit on messages, not on memory.
 	MaxBodySize int
 
 	// ConnectTimeout bounds connecting to a producer; RetryDelay is the wait

@@ -58,51 +58,67 @@ func (r *Router) handle(ctx *fasthttp.RequestCtx, overTLS bool) {
 			r.stats.Panics.Add(1)
 			r.cfg.Logger.Error("panic in call handling", "panic", p)
 			ctx.ResetBody()
-			r.writeFault(ctx, &call{corrID: string(ctx.Request.Header.Peek(hdrCorrelationID))}, CodeVP009, "internal error")
+			r.writeFault(ctx, &call{corrID: string(peekHeader(&ctx.Request.Header, hdrCorrelationID))}, CodeVP009, "internal error")
 		}
 	}()
+	if ctx.Request.IsBodyStream() && ctx.Request.Header.ContentLength() > r.cfg.MaxBodySize {
+		// Refused unread, as fasthttp did when it enforced the limit.
+		r.bodyReadFailed(ctx, errRequestTooLarge)
+		return
+	}
+	// The body is read below as far as routing needs it (stream.go); what
+	// the call leaves unread is drained here so the connection stays usable.
+	in := getInbound()
+	defer r.endBody(ctx, in)
 	r.stats.Calls.Add(1)
 	c := call{start: time.Now(), listener: "https"}
 	if !overTLS {
 		c.listener = "http"
 	}
-	c.corrID = string(ctx.Request.Header.Peek(hdrCorrelationID))
+	c.corrID = string(peekHeader(&ctx.Request.Header, hdrCorrelationID))
 	if c.corrID == "" {
 		c.corrID = newUUID()
 	}
-	c.traceID = traceIDOf(ctx.Request.Header.Peek(hdrTraceparent))
+	c.traceID = traceIDOf(peekHeader(&ctx.Request.Header, hdrTraceparent))
 
 	if code, detail := r.identify(ctx, &c, overTLS); code != 0 {
 		r.fault(ctx, &c, code, detail)
 		return
 	}
-	body := ctx.Request.Body()
-	if env, isMTOM, ok := ExtractMTOM(ctx.Request.Header.ContentType(), body); isMTOM {
-		if !ok {
-			r.fault(ctx, &c, CodeVP015, "Inkommande begäran är ej korrekt utformat och kan därför inte behandlas.")
-			return
-		}
-		r.cfg.Logger.Warn("MTOM/XOP not fully supported, a binary attachment could be missing", "correlation_id", c.corrID)
-		body = env
-	}
-	info, err := ReadRequest(body)
-	if err != nil {
-		r.fault(ctx, &c, CodeVP015, err.Error())
+	if !r.readBody(ctx, in) {
 		return
 	}
-	c.info = info
-	origEnc := ""
-	if needsRecode(info.Encoding, body) {
-		utf8Body, err := DecodeToUTF8(body, info.Encoding)
-		if err != nil {
+	body := in.body
+	info, origEnc := in.info, ""
+	if !in.streamed {
+		// The whole body is here. (A streamed body was routed on its first
+		// bytes; MTOM and other encodings than UTF-8 never stream.)
+		if env, isMTOM, ok := ExtractMTOM(ctx.Request.Header.ContentType(), body); isMTOM {
+			if !ok {
+				r.fault(ctx, &c, CodeVP015, "Inkommande begäran är ej korrekt utformat och kan därför inte behandlas.")
+				return
+			}
+			r.cfg.Logger.Warn("MTOM/XOP not fully supported, a binary attachment could be missing", "correlation_id", c.corrID)
+			body = env
+		}
+		var err error
+		if info, err = ReadRequest(body); err != nil {
 			r.fault(ctx, &c, CodeVP015, err.Error())
 			return
 		}
-		origEnc, body = info.Encoding, utf8Body
+		if needsRecode(info.Encoding, body) {
+			utf8Body, err := DecodeToUTF8(body, info.Encoding)
+			if err != nil {
+				r.fault(ctx, &c, CodeVP015, err.Error())
+				return
+			}
+			origEnc, body = info.Encoding, utf8Body
+		}
 	}
+	c.info = info
 
 	// VP013: who may set the original consumer (skltp-vp.md §2.4).
-	if orig := ctx.Request.Header.Peek(hdrOriginalConsumer); orig != nil {
+	if orig := peekHeader(&ctx.Request.Header, hdrOriginalConsumer); orig != nil {
 		c.origIn = string(orig)
 		if !c.internal && len(r.cfg.OriginalConsumerAllowList) > 0 && !listedFold(r.cfg.OriginalConsumerAllowList, strings.TrimSpace(c.sender)) {
 			if r.cfg.RejectOriginalConsumer {
@@ -151,14 +167,38 @@ func (r *Router) handle(ctx *fasthttp.RequestCtx, overTLS bool) {
 		return
 	}
 	if out != info.Profile {
-		conv, err := ConvertProfile(body, info.Profile, out)
+		conv, atBody, err := convertProfile(body, info.Profile, out)
+		if in.streamed && (err != nil || !atBody) {
+			// Rare: the converter did not reach the Body within the first
+			// bytes. Convert the whole body.
+			if !r.readRest(ctx, in) {
+				return
+			}
+			body = in.body
+			conv, _, err = convertProfile(body, info.Profile, out)
+		}
 		if err != nil {
+			// The reference's detail is the parser's message alone.
+			var se *SyntaxError
+			if errors.As(err, &se) {
+				err = se
+			}
 			r.fault(ctx, &c, CodeVP012, err.Error())
 			return
 		}
 		body = conv
 	}
-	r.forward(ctx, &c, body, cat.Timeouts().Producer(info.Contract), origEnc)
+	r.forward(ctx, &c, body, in, cat.Timeouts().Producer(info.Contract), origEnc)
+}
+
+// endBody drains what the call left of a streamed request body, bounded by
+// MaxBodySize (the consumer is answered once its whole request is in, as
+// when bodies were read before the handler), and releases the buffers.
+func (r *Router) endBody(ctx *fasthttp.RequestCtx, in *inbound) {
+	if !in.src.drain() {
+		ctx.SetConnectionClose()
+	}
+	in.release()
 }
 
 // identify sets the consumer (sender) and the outbound routing history, or
@@ -182,15 +222,17 @@ func (r *Router) identify(ctx *fasthttp.RequestCtx, c *call, overTLS bool) (Code
 		if !r.cfg.HTTPAllowList.Allowed(ip) {
 			return CodeVP011, DetailNotWhitelisted(ip, "CamelNettyRemoteAddress")
 		}
-		if sid := h.Peek(hdrSenderID); sid != nil && string(h.Peek(hdrInstanceID)) == r.cfg.InstanceID {
-			if xff := h.Peek(r.cfg.ForwardedFor); xff != nil && !r.cfg.HTTPAllowList.Allowed(string(xff)) {
+		if sid := peekHeader(h, hdrSenderID); sid != nil && string(peekHeader(h, hdrInstanceID)) == r.cfg.InstanceID {
+			if xff := peekHeader(h, r.cfg.ForwardedFor); xff != nil && !r.cfg.HTTPAllowList.Allowed(string(xff)) {
 				return CodeVP011, DetailNotWhitelisted(string(xff), r.cfg.ForwardedFor)
 			}
-			// An internal call (AGP, EI): trusted sender, no history.
+			// An internal call (AGP, EI): trusted sender, no history
+			// check or entry; the history it carries goes on unchanged.
 			c.sender, c.internal = string(sid), true
+			c.history = string(peekHeader(h, hdrRoutingHistory))
 			return 0, ""
 		}
-		cert, err := CertFromHeader(string(h.Peek(r.cfg.CertHeader)))
+		cert, err := CertFromHeader(string(peekHeader(h, r.cfg.CertHeader)))
 		switch {
 		case errors.Is(err, ErrNoCertificate):
 			return CodeVP002, DetailNoCertInHeader(r.cfg.CertHeader)
@@ -205,7 +247,7 @@ func (r *Router) identify(ctx *fasthttp.RequestCtx, c *call, overTLS bool) (Code
 		}
 		c.sender = id
 	}
-	hist := string(h.Peek(hdrRoutingHistory))
+	hist := string(peekHeader(h, hdrRoutingHistory))
 	if hist == "" {
 		hist = c.sender
 	} else {
@@ -219,17 +261,31 @@ func (r *Router) identify(ctx *fasthttp.RequestCtx, c *call, overTLS bool) (Code
 	return 0, ""
 }
 
-func (r *Router) forward(ctx *fasthttp.RequestCtx, c *call, body []byte, timeout time.Duration, origEnc string) {
+// forward calls the producer with body: the whole request, or, when
+// in.streamed, its first bytes, after which the rest of the consumer's
+// body follows as it arrives (stream.go).
+func (r *Router) forward(ctx *fasthttp.RequestCtx, c *call, body []byte, in *inbound, timeout time.Duration, origEnc string) {
 	url := c.target.URL
 	hc, isHTTPS, err := r.client(url)
 	if err != nil {
 		r.fault(ctx, c, CodeVP009, DetailProducerIO(url, err.Error()))
 		return
 	}
+	pc := getProducerCall()
+	defer pc.release()
 	req := fasthttp.AcquireRequest()
 	resp := fasthttp.AcquireResponse()
 	defer fasthttp.ReleaseRequest(req)
-	defer fasthttp.ReleaseResponse(resp)
+	// A large producer body streams to the consumer (pb): pb owns resp
+	// until the consumer's response is written; otherwise resp goes here.
+	var pb *producerBody
+	defer func() {
+		if pb != nil {
+			_ = pb.Close()
+		} else if resp != nil {
+			fasthttp.ReleaseResponse(resp)
+		}
+	}()
 	req.Header.DisableNormalizing()
 	resp.Header.DisableNormalizing()
 	req.SetRequestURI(url)
@@ -255,17 +311,64 @@ func (r *Router) forward(ctx *fasthttp.RequestCtx, c *call, body []byte, timeout
 		req.Header.Set(hdrRoutingHistory, c.history)
 	}
 	req.Header.Set(hdrTraceparent, "00-"+c.traceID+"-"+newSpanID()+"-01")
-	req.SetBodyRaw(body)
+	var ob *outBody
+	outLen := len(body)
+	if in.streamed {
+		outLen = -1
+		if in.length >= 0 {
+			outLen = len(body) + in.length - len(in.body)
+		}
+		ob = &outBody{head: body, rest: &in.src}
+		req.SetBodyStream(ob, outLen)
+	} else {
+		req.SetBodyRaw(body)
+	}
 	req.SetTimeout(timeout)
+	req.SetUserValue(producerCallKey{}, pc)
 
 	sent := time.Now()
+	pc.deadline = sent.Add(timeout)
+	if ob != nil && r.cfg.ReadTimeout > 0 {
+		pc.writeBy, pc.timeout = c.start.Add(r.cfg.ReadTimeout), timeout
+	}
 	err = hc.Do(req, resp)
-	if err != nil && isConnectFailure(err) && r.cfg.RetryDelay < timeout {
+	if err != nil && isConnectFailure(err) && r.cfg.RetryDelay < timeout && (ob == nil || !ob.started()) {
 		// One retry, and only when the producer was never reached: a
-		// refused or failed connect cannot have delivered the call.
+		// refused or failed connect cannot have delivered the call. It
+		// fails before any byte is written, so a streamed body is still
+		// whole (checked: ob.started).
 		time.Sleep(r.cfg.RetryDelay)
 		req.SetTimeout(timeout - r.cfg.RetryDelay)
+		pc.deadline = time.Now().Add(timeout - r.cfg.RetryDelay)
+		if ob != nil && pc.timeout > 0 {
+			pc.timeout = timeout - r.cfg.RetryDelay
+		}
+		if ob != nil {
+			req.SetBodyStream(ob, outLen)
+		}
 		err = hc.Do(req, resp)
+	}
+	if err != nil && in.streamed && in.src.err != nil {
+		// The consumer's body failed while it streamed to the producer
+		// (too large, or the consumer went away): the call is aborted and
+		// answered as an unreadable request.
+		r.bodyReadFailed(ctx, in.src.err)
+		return
+	}
+	streaming := false
+	if err == nil && pc.conn != nil {
+		// The producer's body is large or of unknown length and still on
+		// the connection: read ahead as far as the checks below need.
+		pb, pc.conn, resp = newProducerBody(resp, pc.conn, r.cfg.MaxBodySize), nil, nil
+		var complete bool
+		complete, err = pb.fillHead()
+		if err == nil && !complete && (origEnc != "" || pb.resp.StatusCode() == fasthttp.StatusInternalServerError && !containsSOAPNS(pb.head)) {
+			// Re-encoding, and a fault test that must search the whole
+			// body, need all of it (bounded by MaxBodySize).
+			err = pb.readAll()
+			complete = true
+		}
+		streaming = !complete
 	}
 	c.prt = time.Since(sent)
 	ctx.Response.Header.Set(hdrPRT, strconv.FormatInt(c.prt.Milliseconds(), 10))
@@ -279,8 +382,13 @@ func (r *Router) forward(ctx *fasthttp.RequestCtx, c *call, body []byte, timeout
 		}
 		return
 	}
-	status := resp.StatusCode()
-	rb := resp.Body()
+	var rb []byte
+	var status int
+	if pb != nil {
+		rb, status = pb.head, pb.resp.StatusCode()
+	} else {
+		rb, status = resp.Body(), resp.StatusCode()
+	}
 	switch {
 	case status >= 200 && status < 300 && len(rb) == 0:
 		r.fault(ctx, c, CodeVP009, DetailProducerEmpty(url, status, fasthttp.StatusMessage(status)))
@@ -291,7 +399,11 @@ func (r *Router) forward(ctx *fasthttp.RequestCtx, c *call, body []byte, timeout
 		r.fault(ctx, c, CodeVP009, DetailProducerStatus(url, status))
 		return
 	}
-	copyResponseHeaders(&ctx.Response.Header, &resp.Header)
+	if pb != nil {
+		copyResponseHeaders(&ctx.Response.Header, &pb.resp.Header)
+	} else {
+		copyResponseHeaders(&ctx.Response.Header, &resp.Header)
+	}
 	ctx.SetStatusCode(status)
 	ct := faultContentType
 	if origEnc != "" {
@@ -301,7 +413,15 @@ func (r *Router) forward(ctx *fasthttp.RequestCtx, c *call, body []byte, timeout
 	}
 	ctx.Response.Header.Set(fasthttp.HeaderContentType, ct)
 	ctx.Response.Header.Set(hdrCorrelationID, c.corrID)
-	ctx.Response.SetBody(rb)
+	if streaming {
+		// The consumer's response owns pb now; fasthttp closes it once
+		// the body is written, which releases the producer connection.
+		pb.log, pb.url, pb.corrID = r.cfg.Logger, url, c.corrID
+		ctx.SetBodyStream(pb, max(pb.length, -1))
+		pb = nil
+	} else {
+		ctx.Response.SetBody(rb)
+	}
 	c.status = status
 	r.logCall(c)
 }
@@ -331,6 +451,9 @@ func (r *Router) writeFault(ctx *fasthttp.RequestCtx, c *call, code Code, detail
 }
 
 func (r *Router) logCall(c *call) {
+	// Every answered call passes here exactly once (ok or fault), so the
+	// metrics are counted here too, whether or not calls are logged.
+	r.metrics.observe(c)
 	if !r.cfg.LogCalls {
 		return
 	}

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"unicode"
 	"unicode/utf16"
+
+	"github.com/valyala/fasthttp"
 )
 
 // Consumer identity (reference §2.3). These functions are pure so that the
@@ -373,4 +375,47 @@ func (l IPAllowList) Allowed(ip string) bool {
 		}
 	}
 	return false
+}
+
+// peekHeader returns the value of the request header name, matching the
+// name case-insensitively as HTTP requires: the listeners keep header names
+// as sent (DisableHeaderNamesNormalizing), which makes fasthttp's Peek
+// case-sensitive, so "X-Rivta-Routing-History" would slip past a Peek for
+// "x-rivta-routing-history". It returns nil if the header is absent and a
+// non-nil empty slice if it is present but empty: the reference tells the
+// two apart (e.g. x-rivta-original-serviceconsumer-hsaid, §2.4).
+func peekHeader(h *fasthttp.RequestHeader, name string) []byte {
+	if v := h.Peek(name); v != nil {
+		return v
+	}
+	for k, v := range h.All() {
+		if equalFoldASCII(k, name) {
+			if v == nil {
+				return []byte{}
+			}
+			return v
+		}
+	}
+	return nil
+}
+
+// equalFoldASCII is strings.EqualFold for header names, without converting
+// b to a string.
+func equalFoldASCII(b []byte, s string) bool {
+	if len(b) != len(s) {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		x, y := b[i], s[i]
+		if 'A' <= x && x <= 'Z' {
+			x += 'a' - 'A'
+		}
+		if 'A' <= y && y <= 'Z' {
+			y += 'a' - 'A'
+		}
+		if x != y {
+			return false
+		}
+	}
+	return true
 }

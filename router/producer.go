@@ -62,6 +62,9 @@ func (r *Router) client(url string) (*fasthttp.HostClient, bool, error) {
 		MaxConnWaitTimeout:  connect,
 		MaxIdleConnDuration: 10 * time.Second,
 		MaxResponseBodySize: r.cfg.MaxBodySize,
+		// Reads small response bodies whole and leaves large ones on the
+		// connection for the router to stream (stream.go).
+		Transport: producerTransport{},
 		// The client writes the request within this bound; it also bounds
 		// the TLS handshake, which fasthttp otherwise runs without a deadline.
 		WriteTimeout:                  r.cfg.ConnectTimeout + 30*time.Second,

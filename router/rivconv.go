@@ -27,8 +27,19 @@ const (
 // starts with an XML declaration that replaces any existing one; input in
 // another encoding is decoded first. Equal profiles return body unchanged.
 func ConvertProfile(body []byte, from, to Profile) ([]byte, error) {
+	out, _, err := convertProfile(body, from, to)
+	return out, err
+}
+
+// convertProfile is ConvertProfile that also reports whether it stopped at
+// the Body start tag. When it did, everything after that tag was copied
+// unchanged, so converting a prefix of a UTF-8 document that reaches the
+// Body and appending the rest of the document gives the same bytes as
+// converting the whole document; the router relies on this to convert a
+// streamed request from its first bytes.
+func convertProfile(body []byte, from, to Profile) ([]byte, bool, error) {
 	if from == to {
-		return body, nil
+		return body, false, nil
 	}
 	var fromNS, toNS, fromElem, toElem string
 	switch {
@@ -37,18 +48,18 @@ func ConvertProfile(body []byte, from, to Profile) ([]byte, error) {
 	case from == ProfileBP21 && to == ProfileBP20:
 		fromNS, toNS, fromElem, toElem = rivconvRegistryNS, rivconvAddressingNS, "LogicalAddress", "To"
 	default:
-		return nil, fmt.Errorf("convert %q to %q: %w", from.String(), to.String(), ErrUnsupportedConversion)
+		return nil, false, fmt.Errorf("convert %q to %q: %w", from.String(), to.String(), ErrUnsupportedConversion)
 	}
 
 	buf, err := rivconvUTF8(body)
 	if err != nil {
-		return nil, fmt.Errorf("convert %s to %s: %w", from, to, err)
+		return nil, false, fmt.Errorf("convert %s to %s: %w", from, to, err)
 	}
 	p := rivtaGetParser(buf)
 	defer p.release()
 	decl, err := p.readDecl()
 	if err != nil {
-		return nil, fmt.Errorf("convert %s to %s: %w", from, to, err)
+		return nil, false, fmt.Errorf("convert %s to %s: %w", from, to, err)
 	}
 	p.pos = decl.end
 	p.xml11 = decl.xml11
@@ -66,11 +77,12 @@ func ConvertProfile(body []byte, from, to Profile) ([]byte, error) {
 	// renamed too. open counts renamed elements not yet closed.
 	var renamed []bool
 	open := 0
+	atBody := false
 loop:
 	for {
 		k, err := p.next()
 		if err != nil {
-			return nil, fmt.Errorf("convert %s to %s: %w", from, to, err)
+			return nil, false, fmt.Errorf("convert %s to %s: %w", from, to, err)
 		}
 		switch k {
 		case rivtaTokEOF:
@@ -79,6 +91,7 @@ loop:
 			f := p.cur
 			local := string(p.local(f))
 			if local == "Body" && open == 0 {
+				atBody = true
 				break loop
 			}
 			rename := false
@@ -103,7 +116,7 @@ loop:
 			if p.pendingEnd {
 				// <x/>: the virtual end tag has nothing to rename.
 				if _, err := p.next(); err != nil {
-					return nil, fmt.Errorf("convert %s to %s: %w", from, to, err)
+					return nil, false, fmt.Errorf("convert %s to %s: %w", from, to, err)
 				}
 				renamed = renamed[:len(renamed)-1]
 				if rename {
@@ -127,7 +140,7 @@ loop:
 			renamed = renamed[:n]
 		}
 	}
-	return append(out, buf[copied:]...), nil
+	return append(out, buf[copied:]...), atBody, nil
 }
 
 // localSpan is the local part of an element's name in its start tag.

@@ -29,7 +29,8 @@ type Router struct {
 	httpAddr  string
 	ready     chan struct{}
 
-	stats Stats
+	stats   Stats
+	metrics *routerMetrics
 }
 
 // Stats are the router's counters since start.
@@ -43,6 +44,7 @@ func New(cfg Config) (*Router, error) {
 		return nil, err
 	}
 	r := &Router{cfg: cfg, ready: make(chan struct{})}
+	r.metrics = newMetrics(&r.cat, &r.stats)
 	empty := map[string]*fasthttp.HostClient{}
 	r.clients.Store(&empty)
 	return r, nil
@@ -75,7 +77,11 @@ func (r *Router) server(name string, h fasthttp.RequestHandler) *fasthttp.Server
 		WriteTimeout:       r.cfg.WriteTimeout,
 		IdleTimeout:        r.cfg.IdleTimeout,
 		MaxRequestBodySize: r.cfg.MaxBodySize,
-		ReadBufferSize:     r.cfg.MaxHeaderSize,
+		// Bodies stream: the handler reads what routing needs and copies
+		// the rest to the producer (stream.go). fasthttp then no longer
+		// enforces MaxRequestBodySize; the handler does.
+		StreamRequestBody: true,
+		ReadBufferSize:    r.cfg.MaxHeaderSize,
 		// Header names go out as they came in: SOAP stacks and the
 		// reference's filters care about byte-exact names.
 		DisableHeaderNamesNormalizing: true,
@@ -84,6 +90,27 @@ func (r *Router) server(name string, h fasthttp.RequestHandler) *fasthttp.Server
 		NoDefaultContentType:          true,
 		ReduceMemoryUsage:             false,
 		Logger:                        fasthttpLogger{r.cfg.Logger.With("listener", name)},
+		ErrorHandler:                  refuseRequest,
+	}
+}
+
+// refuseRequest answers a request fasthttp refuses before the handler
+// runs. fasthttp's default says 400 to a body over MaxBodySize; the
+// reference's Netty aggregator says 413 (skltp-vp.md §2.1), so do we. The
+// rest is fasthttp's default: 431 for a header block over MaxHeaderSize,
+// 408 on a read timeout, 400 otherwise.
+func refuseRequest(ctx *fasthttp.RequestCtx, err error) {
+	var small *fasthttp.ErrSmallBuffer
+	var ne net.Error
+	switch {
+	case errors.Is(err, fasthttp.ErrBodyTooLarge):
+		ctx.Error("Request Entity Too Large", fasthttp.StatusRequestEntityTooLarge)
+	case errors.As(err, &small):
+		ctx.Error("Too big request header", fasthttp.StatusRequestHeaderFieldsTooLarge)
+	case errors.As(err, &ne) && ne.Timeout():
+		ctx.Error("Request timeout", fasthttp.StatusRequestTimeout)
+	default:
+		ctx.Error("Error when parsing request", fasthttp.StatusBadRequest)
 	}
 }
 
