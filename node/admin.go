@@ -38,10 +38,13 @@ type admin struct {
 	allow map[string]bool
 	nodes map[string]bool
 	fwd   *http.Client
+
+	metrics http.Handler   // GET /metrics (metrics.go)
+	scrape  scrapeListener // admin.metrics_addr, when set
 }
 
 func newAdmin(n *Node) (*admin, error) {
-	a := &admin{n: n, allow: map[string]bool{}, nodes: map[string]bool{n.cfg.Node.Name: true}}
+	a := &admin{n: n, allow: map[string]bool{}, nodes: map[string]bool{strings.ToLower(n.cfg.Node.Name): true}}
 	for _, id := range n.cfg.Admin.Allow {
 		a.allow[strings.ToLower(id)] = true
 	}
@@ -61,6 +64,9 @@ func newAdmin(n *Node) (*admin, error) {
 	if err != nil {
 		return nil, fmt.Errorf("admin TLS: %w", err)
 	}
+	if a.metrics, err = newMetricsHandler(n); err != nil {
+		return nil, err
+	}
 	mux := http.NewServeMux()
 	a.routes(mux)
 	a.srv = &http.Server{
@@ -72,11 +78,19 @@ func newAdmin(n *Node) (*admin, error) {
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    64 << 10,
 	}
-	a.fwd = &http.Client{Timeout: 5 * time.Minute, Transport: &http.Transport{TLSClientConfig: n.nodeTLS}}
+	// A dead leader's address must fail fast (the write is then retried
+	// on the new leader); an answer may take long (a large import).
+	dialer := &net.Dialer{Timeout: 2 * time.Second}
+	a.fwd = &http.Client{Timeout: 5 * time.Minute, Transport: &http.Transport{TLSClientConfig: n.nodeTLS, DialContext: dialer.DialContext, TLSHandshakeTimeout: 5 * time.Second}}
 	return a, nil
 }
 
 func (a *admin) run(ctx context.Context) error {
+	stopScrape, err := a.startScrape()
+	if err != nil {
+		return err
+	}
+	defer stopScrape()
 	ln, err := net.Listen("tcp", a.n.cfg.Admin.Addr)
 	if err != nil {
 		return fmt.Errorf("listen admin %s: %w", a.n.cfg.Admin.Addr, err)
@@ -112,16 +126,17 @@ func (a *admin) auth(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
-		actor := ""
+		actor, certID, fromNode := "", "", false
 		if r.TLS != nil && len(r.TLS.PeerCertificates) > 0 && len(r.TLS.VerifiedChains) > 0 {
 			cert := r.TLS.PeerCertificates[0]
 			id, ok := router.SenderIDFromCert(cert, nil)
 			if !ok {
 				id = cert.Subject.CommonName
 			}
+			certID = id
 			switch {
-			case a.nodes[strings.ToLower(cert.Subject.CommonName)] || a.nodes[strings.ToLower(id)]:
-				actor = "node:" + cert.Subject.CommonName
+			case a.nodes[strings.ToLower(cert.Subject.CommonName)] || a.nodes[strings.ToLower(id)] || a.n.isPlatformNode(cert.Subject.CommonName):
+				actor, fromNode = "node:"+cert.Subject.CommonName, true
 				if fwd := r.Header.Get(hdrActor); fwd != "" {
 					actor = fwd
 				}
@@ -135,9 +150,19 @@ func (a *admin) auth(next http.Handler) http.Handler {
 				actor = "token"
 			}
 		}
+		if actor == "" && certID != "" {
+			// Authenticated by the platform CA, but not allowed.
+			httpError(w, http.StatusForbidden, fmt.Errorf("admin API: certificate %s is not on admin.allow; add its HSA-ID (or CN) there, or use the bearer token", certID))
+			return
+		}
 		if actor == "" {
 			httpError(w, http.StatusUnauthorized, errors.New("admin API: present a client certificate on admin.allow (or of a platform node), or the bearer token"))
 			return
+		}
+		if !fromNode {
+			// Believed only from a node; from anyone else it would make a
+			// follower refuse the write as already forwarded (see write).
+			r.Header.Del(hdrActor)
 		}
 		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, actor)))
 	})
@@ -175,6 +200,11 @@ func (a *admin) routes(m *http.ServeMux) {
 	m.HandleFunc("PUT /api/v1/hsa-tree", a.hsaTree)
 	m.HandleFunc("PUT /api/v1/timeouts", a.timeouts)
 	m.HandleFunc("GET /api/v1/raft", a.raft)
+	// Behind auth like everything but /health and /ready: scrapers present
+	// a certificate on admin.allow or the bearer token (or use
+	// admin.metrics_addr).
+	m.Handle("GET /metrics", a.metrics)
+	m.HandleFunc("GET /api/v1/members", a.members)
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {
@@ -290,6 +320,10 @@ func (a *admin) put(w http.ResponseWriter, r *http.Request) {
 	}
 	b, ok := readBody(w, r)
 	if !ok {
+		return
+	}
+	if !json.Valid(b) {
+		httpError(w, 400, errors.New("entity JSON: the body is not JSON; send the entity as a JSON object"))
 		return
 	}
 	if id := r.PathValue("id"); id != "" {
@@ -412,7 +446,11 @@ func (a *admin) rollback(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *admin) hsaTree(w http.ResponseWriter, r *http.Request) {
-	units, warnings, err := tak.ParseHSAFile(http.MaxBytesReader(w, r.Body, maxAdminBody))
+	b, ok := readBody(w, r)
+	if !ok {
+		return
+	}
+	units, warnings, err := tak.ParseHSAFile(bytes.NewReader(b))
 	if err != nil {
 		httpError(w, 400, err)
 		return
@@ -425,6 +463,8 @@ func (a *admin) hsaTree(w http.ResponseWriter, r *http.Request) {
 	for _, wmsg := range warnings {
 		a.n.log.Warn("HSA file", "warning", wmsg)
 	}
+	// A follower forwards the file itself to the leader (see forwardBody).
+	r.Body = io.NopCloser(bytes.NewReader(b))
 	a.write(w, r, command.TypeHSATree, &command.HSATree{Meta: a.meta(r, "hsa"), Edges: tree.Edges()})
 }
 
@@ -450,6 +490,29 @@ func (a *admin) raft(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, 200, map[string]any{"servers": servers, "stats": a.n.store.Stats()})
 }
 
+// members lists the platform's gossip members as this node sees them.
+func (a *admin) members(w http.ResponseWriter, r *http.Request) {
+	type member struct {
+		Name     string    `json:"name"`
+		State    string    `json:"state"`
+		Since    time.Time `json:"since"`
+		Gossip   string    `json:"gossip"`
+		Platform string    `json:"platform"`
+		Router   string    `json:"router"`
+		Admin    string    `json:"admin"`
+		Raft     string    `json:"raft"`
+		HSAID    string    `json:"hsa_id"`
+		Version  string    `json:"version"`
+		HasState bool      `json:"has_state"`
+	}
+	out := []member{}
+	for _, m := range a.n.Members() {
+		out = append(out, member{Name: m.Name, State: m.State.String(), Since: m.Since, Gossip: m.Addr, Platform: m.Meta.Platform,
+			Router: m.Meta.RouterAddr, Admin: m.Meta.AdminAddr, Raft: m.Meta.RaftAddr, HSAID: m.Meta.HSAID, Version: m.Meta.Version, HasState: m.Meta.HasState})
+	}
+	writeJSON(w, 200, map[string]any{"gossip": a.n.pool != nil, "members": out})
+}
+
 // explain answers why a consumer's call for a contract to a logical address
 // routes where it does, with the reference's lookup traces.
 func (a *admin) explain(w http.ResponseWriter, r *http.Request) {
@@ -464,15 +527,36 @@ func (a *admin) explain(w http.ResponseWriter, r *http.Request) {
 
 // write applies a change on the leader, forwarding it there from a follower.
 func (a *admin) write(w http.ResponseWriter, r *http.Request, typ command.Type, payload any) {
-	res, err := a.n.store.Apply(r.Context(), typ, payload)
-	var nl *catalog.NotLeaderError
-	if errors.As(err, &nl) {
+	// During a failover there is briefly no leader, or the known leader is
+	// gone. A write that certainly did not reach a leader (none known, or
+	// the connection to it could not be made) is retried for up to
+	// failoverWait, so the operator sees a delay rather than an error.
+	deadline := time.Now().Add(failoverWait)
+	var res *catalog.Result
+	var err error
+	for {
+		res, err = a.n.store.Apply(r.Context(), typ, payload)
+		var nl *catalog.NotLeaderError
+		if !errors.As(err, &nl) {
+			break
+		}
 		if r.Header.Get(hdrActor) != "" {
 			httpError(w, http.StatusServiceUnavailable, fmt.Errorf("forwarded write reached a non-leader: %w", err))
 			return
 		}
-		a.forward(w, r, payload)
-		return
+		ferr := a.forward(w, r, payload)
+		if ferr == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			httpError(w, ferr.status, ferr.err)
+			return
+		}
+		select {
+		case <-r.Context().Done():
+			return
+		case <-time.After(100 * time.Millisecond):
+		}
 	}
 	if err != nil {
 		httpError(w, http.StatusServiceUnavailable, err)
@@ -483,7 +567,9 @@ func (a *admin) write(w http.ResponseWriter, r *http.Request, typ command.Type, 
 	switch {
 	case res.Err != nil:
 		code = http.StatusUnprocessableEntity
-		if errors.Is(res.Err, tak.ErrNotFound) {
+		// Not found names an entity of an admin change; in an uploaded
+		// file (an import) it is a flaw of the file, hence 422.
+		if errors.Is(res.Err, tak.ErrNotFound) && typ == command.TypeMutate {
 			code = http.StatusNotFound
 		} else if errors.Is(res.Err, tak.ErrConflict) || errors.Is(res.Err, tak.ErrInUse) {
 			code = http.StatusConflict
@@ -502,13 +588,25 @@ func (a *admin) write(w http.ResponseWriter, r *http.Request, typ command.Type, 
 	writeJSON(w, code, out)
 }
 
+// failoverWait bounds how long a write waits for a leader during a
+// failover (about two election rounds with the default timings).
+const failoverWait = 4 * time.Second
+
+// retryable is a forwarding failure that left the write unsent.
+type retryable struct {
+	status int
+	err    error
+}
+
 // forward re-sends the admin request to the leader's admin API with this
-// node's certificate, naming the operator in hdrActor.
-func (a *admin) forward(w http.ResponseWriter, r *http.Request, payload any) {
+// node's certificate, naming the operator in hdrActor, and copies the answer
+// back. It returns a retryable failure, having written nothing, when no
+// leader is known or its admin API could not be connected to: the write was
+// then certainly not applied.
+func (a *admin) forward(w http.ResponseWriter, r *http.Request, payload any) *retryable {
 	addr, err := a.n.leaderAdmin()
 	if err != nil {
-		httpError(w, http.StatusServiceUnavailable, err)
-		return
+		return &retryable{http.StatusServiceUnavailable, err}
 	}
 	var body []byte
 	if r.Body != nil {
@@ -516,21 +614,27 @@ func (a *admin) forward(w http.ResponseWriter, r *http.Request, payload any) {
 		body, err = forwardBody(r, payload)
 		if err != nil {
 			httpError(w, 500, err)
-			return
+			return nil
 		}
 	}
 	u := "https://" + addr + r.URL.RequestURI()
 	req, err := http.NewRequestWithContext(r.Context(), r.Method, u, bytes.NewReader(body))
 	if err != nil {
 		httpError(w, 500, err)
-		return
+		return nil
 	}
 	req.Header.Set("Content-Type", r.Header.Get("Content-Type"))
 	req.Header.Set(hdrActor, actorOf(r))
 	resp, err := a.fwd.Do(req)
 	if err != nil {
-		httpError(w, http.StatusBadGateway, fmt.Errorf("forward to leader %s: %w", addr, err))
-		return
+		err = fmt.Errorf("forward to leader %s: %w", addr, err)
+		var op *net.OpError
+		var dns *net.DNSError
+		if errors.As(err, &dns) || errors.As(err, &op) && op.Op == "dial" {
+			return &retryable{http.StatusBadGateway, err}
+		}
+		httpError(w, http.StatusBadGateway, err)
+		return nil
 	}
 	defer resp.Body.Close()
 	for k, v := range resp.Header {
@@ -538,6 +642,7 @@ func (a *admin) forward(w http.ResponseWriter, r *http.Request, payload any) {
 	}
 	w.WriteHeader(resp.StatusCode)
 	_, _ = io.Copy(w, resp.Body)
+	return nil
 }
 
 // forwardBody re-encodes what a write carried in the form its endpoint reads.
@@ -555,7 +660,7 @@ func forwardBody(r *http.Request, payload any) ([]byte, error) {
 	case *command.Timeouts:
 		return json.Marshal(p.Entries)
 	case *command.HSATree:
-		return nil, errors.New("HSA tree uploads must be sent to the leader; send the file to the leader's admin API")
+		return io.ReadAll(r.Body) // the file as uploaded, kept by hsaTree
 	}
 	return nil, nil
 }

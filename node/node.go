@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/vaxel/vaxel/catalog"
+	"github.com/vaxel/vaxel/federation"
 	"github.com/vaxel/vaxel/node/config"
 	"github.com/vaxel/vaxel/pki"
 	"github.com/vaxel/vaxel/router"
@@ -29,13 +30,18 @@ type Node struct {
 	store  *catalog.Store
 	router *router.Router
 	admin  *admin
+	pool   *federation.Pool // platform gossip; nil when gossip is off
+	hsaID  string           // the platform's HSA-ID, from the node certificate
+
+	reconcileEvery time.Duration
 
 	nodeTLS *tls.Config // client side: Raft, forwarding to the leader
 	ready   chan struct{}
 	started time.Time
 
-	mu        sync.Mutex // guards adminAddr
+	mu        sync.Mutex // guards adminAddr, warned
 	adminAddr string
+	warned    map[string]bool
 }
 
 // New builds a node from a validated configuration. It opens nothing; Run does.
@@ -65,6 +71,11 @@ func New(cfg *config.Config, log *slog.Logger) (*Node, error) {
 	if cfg.Raft.ElectionTimeout > 0 {
 		cc.ElectionTimeout = cfg.Raft.ElectionTimeout
 	}
+	// Raft requires the leader lease to fit in the heartbeat timeout; keep
+	// the default lease unless a shorter heartbeat was configured.
+	if cc.LeaderLeaseTimeout > cc.HeartbeatTimeout {
+		cc.LeaderLeaseTimeout = cc.HeartbeatTimeout
+	}
 	cc.Logger = log.With("subsystem", "catalog")
 	store, err := catalog.New(cc)
 	if err != nil {
@@ -79,7 +90,15 @@ func New(cfg *config.Config, log *slog.Logger) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
-	n := &Node{cfg: cfg, log: log, store: store, router: rt, nodeTLS: clientTLS, ready: make(chan struct{}), started: time.Now()}
+	n := &Node{cfg: cfg, log: log, store: store, router: rt, nodeTLS: clientTLS, ready: make(chan struct{}), started: time.Now(), reconcileEvery: time.Second}
+	if len(serverTLS.Certificates) > 0 && serverTLS.Certificates[0].Leaf != nil {
+		n.hsaID, _ = router.SenderIDFromCert(serverTLS.Certificates[0].Leaf, nil)
+	}
+	if cfg.Gossip.Bind != "" {
+		if n.pool, err = gossipPool(cfg, serverTLS, clientTLS, n); err != nil {
+			return nil, err
+		}
+	}
 	n.admin, err = newAdmin(n)
 	if err != nil {
 		return nil, err
@@ -207,7 +226,31 @@ func (n *Node) Run(ctx context.Context) error {
 		stopCat()
 		return <-catDone
 	}
-	if err := n.maybeBootstrap(); err != nil {
+	gsCtx, stopGossip := context.WithCancel(context.Background())
+	gsDone := make(chan error, 1)
+	if n.pool != nil {
+		go func() { gsDone <- n.pool.Run(gsCtx) }()
+		select {
+		case <-n.pool.Ready():
+		case err := <-gsDone:
+			stopGossip()
+			stopCat()
+			<-catDone
+			return err
+		}
+	} else {
+		gsDone <- nil // nothing to wait for at stop
+	}
+	// Only a running pool can stop the node; without gossip gsDone holds
+	// nil from the start and must not end Run (gsErr stays a nil channel).
+	var gsErr <-chan error
+	if n.pool != nil {
+		gsErr = gsDone
+	}
+	byGossip, err := n.maybeBootstrap()
+	if err != nil {
+		stopGossip()
+		<-gsDone
 		stopCat()
 		<-catDone
 		return err
@@ -239,8 +282,14 @@ func (n *Node) Run(ctx context.Context) error {
 		defer close(readyDone)
 		n.waitReady(rtCtx)
 	}()
+	memDone := make(chan struct{})
+	go func() {
+		defer close(memDone)
+		if n.pool != nil {
+			n.runMembership(rtCtx, byGossip)
+		}
+	}()
 
-	var err error
 	select {
 	case <-ctx.Done():
 	case err = <-rtDone:
@@ -252,6 +301,9 @@ func (n *Node) Run(ctx context.Context) error {
 	case err = <-catDone:
 		err = fmt.Errorf("catalog stopped: %w", err)
 		catDone <- nil
+	case err = <-gsErr:
+		err = fmt.Errorf("gossip stopped: %w", err)
+		gsDone <- nil
 	}
 	n.log.Info("node stopping")
 	stopAdmin()
@@ -264,6 +316,13 @@ func (n *Node) Run(ctx context.Context) error {
 	}
 	<-feedDone
 	<-readyDone
+	<-memDone
+	// Gossip stops before the catalog: with leave_on_stop the others see
+	// the leave while this node can still hand leadership over.
+	stopGossip()
+	if e := <-gsDone; e != nil && err == nil {
+		err = e
+	}
 	stopCat()
 	if e := <-catDone; e != nil && err == nil {
 		err = e
@@ -272,28 +331,34 @@ func (n *Node) Run(ctx context.Context) error {
 	return err
 }
 
-// maybeBootstrap forms a new platform from raft.servers on a node that has
-// never been part of one. Every node of a new platform lists the same
-// servers, so they all bootstrap the same configuration, which Raft treats as
-// one bootstrap; a node with state on disk never bootstraps again, so a
-// restart cannot split the platform.
-func (n *Node) maybeBootstrap() error {
+// maybeBootstrap applies the bootstrap rules (membership.go) at start. It
+// reports whether bootstrapping is left to gossip (bootstrap_expect), which
+// runMembership then does once the expected nodes see each other.
+func (n *Node) maybeBootstrap() (byGossip bool, err error) {
 	has, err := n.store.HasState()
 	if err != nil {
-		return fmt.Errorf("check raft state: %w", err)
+		return false, fmt.Errorf("check raft state: %w", err)
 	}
-	if has {
-		return nil
+	switch {
+	case has:
+		return false, nil
+	case len(n.cfg.Raft.Servers) > 0:
+		servers := []catalog.Server{}
+		for _, p := range n.cfg.Raft.Servers {
+			servers = append(servers, catalog.Server{ID: p.ID, Address: p.Raft})
+		}
+		n.log.Info("bootstrapping new platform from raft.servers", "servers", servers)
+		return false, n.store.Bootstrap(servers)
+	case n.pool != nil && n.cfg.Gossip.BootstrapExpect > 0:
+		n.log.Info("new platform: waiting for the expected nodes in gossip", "expect", n.cfg.Gossip.BootstrapExpect)
+		return true, nil
+	case n.pool != nil && len(n.cfg.Gossip.Join) > 0:
+		n.log.Info("new node: joining the platform through gossip; the leader adds it as a voter", "join", n.cfg.Gossip.Join)
+		return false, nil
 	}
-	servers := []catalog.Server{}
-	for _, p := range n.cfg.Raft.Servers {
-		servers = append(servers, catalog.Server{ID: p.ID, Address: p.Raft})
-	}
-	if len(servers) == 0 {
-		servers = append(servers, catalog.Server{ID: n.cfg.Node.Name, Address: n.store.Addr()})
-	}
-	n.log.Info("bootstrapping new platform", "servers", servers)
-	return n.store.Bootstrap(servers)
+	self := []catalog.Server{{ID: n.cfg.Node.Name, Address: n.store.Addr()}}
+	n.log.Info("bootstrapping new single-node platform", "servers", self)
+	return false, n.store.Bootstrap(self)
 }
 
 // Readiness reports whether the node can route: it holds a catalog with
@@ -326,12 +391,17 @@ func (n *Node) waitReady(ctx context.Context) {
 	}
 }
 
-// leaderAdmin returns the admin address of the catalog leader, from the
-// configured servers (gossip will replace this lookup).
+// leaderAdmin returns the admin address of the catalog leader: from gossip
+// when on, else from raft.servers.
 func (n *Node) leaderAdmin() (string, error) {
 	id, addr := n.store.Leader()
 	if id == "" {
 		return "", errors.New("no catalog leader is elected; retry shortly")
+	}
+	for _, m := range n.Members() {
+		if m.Name == id && m.State == federation.StateAlive && m.Meta.AdminAddr != "" {
+			return m.Meta.AdminAddr, nil
+		}
 	}
 	for _, p := range n.cfg.Raft.Servers {
 		if p.ID == id || p.Raft == addr {
@@ -341,5 +411,5 @@ func (n *Node) leaderAdmin() (string, error) {
 			return p.Admin, nil
 		}
 	}
-	return "", fmt.Errorf("leader %s (%s) is not in raft.servers", id, addr)
+	return "", fmt.Errorf("leader %s (%s) is neither an alive gossip member nor in raft.servers", id, addr)
 }

@@ -1,10 +1,13 @@
 package main
 
 import (
+	"crypto/rand"
+	"encoding/base64"
 	"flag"
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"strings"
 	"time"
 
@@ -15,7 +18,7 @@ import (
 // from SITHS; this tool exists so dev mode, tests and trials need nothing else.
 func cmdCert(args []string, stdout io.Writer) error {
 	if len(args) == 0 {
-		return fmt.Errorf("cert: want 'ca' or 'issue'")
+		return fmt.Errorf("cert: want 'ca', 'issue' or 'gossip-key'")
 	}
 	switch args[0] {
 	case "ca":
@@ -76,6 +79,35 @@ func cmdCert(args []string, stdout io.Writer) error {
 		}
 		fmt.Fprintf(stdout, "wrote %s/%s.crt and %s/%s.key\n", *dir, *name, *dir, *name)
 		return nil
+	case "gossip-key":
+		fs := flag.NewFlagSet("cert gossip-key", flag.ContinueOnError)
+		out := fs.String("out", "", "write the key file here (mode 0600); empty: print the key")
+		if err := fs.Parse(args[1:]); err != nil {
+			return err
+		}
+		k, err := newGossipKey()
+		if err != nil {
+			return err
+		}
+		if *out == "" {
+			fmt.Fprintln(stdout, k)
+			return nil
+		}
+		if err := os.WriteFile(*out, []byte(k+"\n"), 0o600); err != nil {
+			return fmt.Errorf("write gossip key: %w", err)
+		}
+		fmt.Fprintf(stdout, "wrote %s (give every node of the platform the same file)\n", *out)
+		return nil
 	}
-	return fmt.Errorf("cert: unknown command %q; want 'ca' or 'issue'", args[0])
+	return fmt.Errorf("cert: unknown command %q; want 'ca', 'issue' or 'gossip-key'", args[0])
+}
+
+// newGossipKey returns a random 32-byte key (AES-256) in base64, the form
+// gossip.key_file holds.
+func newGossipKey() (string, error) {
+	k := make([]byte, 32)
+	if _, err := rand.Read(k); err != nil {
+		return "", fmt.Errorf("gossip key: %w", err)
+	}
+	return base64.StdEncoding.EncodeToString(k), nil
 }

@@ -90,6 +90,17 @@ func cmdDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	cfg.Raft.Bind = "127.0.0.1:0"
 	cfg.Admin.Addr = "127.0.0.1:0"
 	cfg.Admin.Allow = []string{"ADMIN"}
+	// Gossip on, as on a real platform: a further node started with
+	// gossip.join pointing here would be added as a voter by this one.
+	key, err := newGossipKey()
+	if err != nil {
+		return err
+	}
+	cfg.Gossip.KeyFile = filepath.Join(pkiDir, "gossip.key")
+	if err := os.WriteFile(cfg.Gossip.KeyFile, []byte(key+"\n"), 0o600); err != nil {
+		return err
+	}
+	cfg.Gossip.Bind = "127.0.0.1:0"
 	cfg.Log.Format = "json"
 	if err := config.LoadDerived(&cfg); err != nil {
 		return err
@@ -249,13 +260,18 @@ func startDemoProducer() (string, func(), error) {
 	if err != nil {
 		return "", nil, err
 	}
-	srv := &http.Server{ReadHeaderTimeout: 5 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body, _ := io.ReadAll(io.LimitReader(r.Body, 1<<20))
-		_ = body
+	srv := &http.Server{ReadHeaderTimeout: 5 * time.Second, Handler: demoProducerHandler()}
+	go func() { _ = srv.Serve(ln) }()
+	return "http://" + ln.Addr().String() + "/ping", func() { _ = srv.Close() }, nil
+}
+
+// demoProducerHandler answers every request with a PingForConfiguration
+// response (also served alone by 'vaxel demo-producer', see producer.go).
+func demoProducerHandler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, io.LimitReader(r.Body, 1<<20))
 		w.Header().Set("Content-Type", "text/xml;charset=UTF-8")
 		fmt.Fprintf(w, `<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/"><soapenv:Header/><soapenv:Body><PingForConfigurationResponse xmlns="urn:riv:itintegration:monitoring:PingForConfigurationResponder:1"><version>1.0</version><pingDateTime>%s</pingDateTime><configuration><name>originalConsumer</name><value>%s</value></configuration></PingForConfigurationResponse></soapenv:Body></soapenv:Envelope>`,
 			time.Now().Format("20060102150405"), r.Header.Get("x-rivta-original-serviceconsumer-hsaid"))
-	})}
-	go func() { _ = srv.Serve(ln) }()
-	return "http://" + ln.Addr().String() + "/ping", func() { _ = srv.Close() }, nil
+	})
 }

@@ -37,6 +37,7 @@ Usage:
   vaxel check-config -config FILE      validate a configuration and exit
   vaxel cert ca|issue ...              development/test PKI
   vaxel catalog ...                    catalog commands against a node's admin API
+  vaxel demo-producer [-addr :8080]    serve dev mode's demo producer alone (containers, tests)
   vaxel version
 `
 
@@ -56,6 +57,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return cmdCert(args[1:], stdout)
 	case "catalog":
 		return cmdCatalog(ctx, args[1:], stdout)
+	case "demo-producer":
+		return cmdDemoProducer(ctx, args[1:], stdout)
 	case "version":
 		fmt.Fprintln(stdout, node.Version)
 		return nil

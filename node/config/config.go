@@ -6,6 +6,7 @@
 package config
 
 import (
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -27,6 +28,7 @@ type Config struct {
 	TLS    TLS    `yaml:"tls"`
 	Router Router `yaml:"router"`
 	Raft   Raft   `yaml:"raft"`
+	Gossip Gossip `yaml:"gossip"`
 	Admin  Admin  `yaml:"admin"`
 	Log    Log    `yaml:"log"`
 }
@@ -103,6 +105,41 @@ type Raft struct {
 	ElectionTimeout  time.Duration `yaml:"election_timeout"`
 }
 
+// Gossip configures membership inside the platform: nodes find each other
+// with memberlist, the catalog leader adds joining nodes as Raft voters and
+// removes nodes that left. Off when bind is empty; membership then comes
+// from raft.servers alone.
+type Gossip struct {
+	// Bind is host:port for gossip (UDP and TCP on one port), e.g. :7946.
+	Bind string `yaml:"bind"`
+	// Advertise is the address others use; required when bind's host is
+	// empty or 0.0.0.0. Its host is also advertised for the router and
+	// admin addresses when those bind to all interfaces.
+	Advertise string `yaml:"advertise"`
+	// Join lists gossip addresses of other nodes of the platform (any one
+	// that answers is enough). A new node with join set and
+	// bootstrap_expect 0 joins an existing platform and never bootstraps.
+	Join []string `yaml:"join"`
+	// KeyFile holds the gossip encryption keys, base64, one per line, the
+	// primary first (16, 24 or 32 bytes each; `vaxel cert gossip-key`
+	// makes one). Required: gossip is never sent in clear.
+	KeyFile string `yaml:"key_file"`
+	// Label separates this platform's gossip from any other on the same
+	// network. Default: vaxel/platform/<node.platform>.
+	Label string `yaml:"label"`
+	// BootstrapExpect forms a new platform once this many nodes, none of
+	// them part of a platform yet, see each other (every node of the new
+	// platform sets the same number). 0: do not bootstrap by gossip.
+	BootstrapExpect int `yaml:"bootstrap_expect"`
+	// LeaveOnStop announces a graceful leave when the node stops, and the
+	// leader then removes it from the voters. Leave it false for routine
+	// restarts; set it when decommissioning a node.
+	LeaveOnStop bool `yaml:"leave_on_stop"`
+	// ProbeInterval overrides memberlist's LAN probe interval (1s): shorter
+	// detects a failed node sooner at the cost of more traffic. 0: preset.
+	ProbeInterval time.Duration `yaml:"probe_interval"`
+}
+
 // Peer is a node of the platform as the others reach it.
 type Peer struct {
 	ID    string `yaml:"id"`
@@ -119,6 +156,14 @@ type Admin struct {
 	Allow []string `yaml:"allow"`
 	// TokenFile holds a bearer token also accepted (for scripts). Empty: off.
 	TokenFile string `yaml:"token_file"`
+	// MetricsAddr is an optional plain-HTTP listener (host:port) that
+	// serves only GET /metrics, for Prometheus scrapers without a client
+	// certificate or the token. The admin API serves /metrics too, behind
+	// its authentication. Default empty: off. Hazard: anyone who reaches it
+	// reads every consumer, contract and producer that called through this
+	// node, without authentication; bind it to a monitoring interface or
+	// loopback. The host must be named (0.0.0.0 only on purpose).
+	MetricsAddr string `yaml:"metrics_addr"`
 }
 
 // Log configures logging.
@@ -196,6 +241,7 @@ func (c *Config) resolvePaths(dir string) {
 	abs(&c.TLS.Key)
 	abs(&c.TLS.CA)
 	abs(&c.Admin.TokenFile)
+	abs(&c.Gossip.KeyFile)
 	for i := range c.TLS.ClientCAs {
 		abs(&c.TLS.ClientCAs[i])
 	}
@@ -284,6 +330,9 @@ func (c *Config) derive() {
 	if c.Router.InstanceName == "" {
 		c.Router.InstanceName = c.Node.Platform
 	}
+	if c.Gossip.Label == "" && c.Node.Platform != "" {
+		c.Gossip.Label = "vaxel/platform/" + c.Node.Platform
+	}
 	if len(c.TLS.ClientCAs) == 0 && c.TLS.CA != "" {
 		c.TLS.ClientCAs = []string{c.TLS.CA}
 	}
@@ -320,6 +369,16 @@ func (c *Config) Validate() error {
 			add("%s %q is not host:port (e.g. :20000 or 127.0.0.1:20000)", a.name, a.v)
 		}
 	}
+	if m := c.Admin.MetricsAddr; m != "" {
+		switch host, port, err := net.SplitHostPort(m); {
+		case err != nil:
+			add("admin.metrics_addr %q is not host:port (e.g. 10.0.0.5:9100 or 127.0.0.1:9100)", m)
+		case host == "":
+			add("admin.metrics_addr %q would serve metrics without authentication on every interface; name the interface (e.g. 10.0.0.5:9100), or write 0.0.0.0:port if that is really meant", m)
+		case m == c.Admin.Addr && port != "0":
+			add("admin.metrics_addr and admin.addr are both %q; the metrics listener needs its own port", m)
+		}
+	}
 	if c.Router.HTTPAddr != "" && len(c.Router.HTTPAllowList) == 0 {
 		add("router.http_addr is set but router.http_allow_list is empty, which refuses every caller; list the TLS proxy and internal callers")
 	}
@@ -339,6 +398,27 @@ func (c *Config) Validate() error {
 	if len(c.Raft.Servers) > 0 && !seen[c.Node.Name] {
 		add("raft.servers does not list this node (%s); every node of a new platform lists the same servers, itself included", c.Node.Name)
 	}
+	if g := c.Gossip; g.Bind != "" {
+		if _, _, err := net.SplitHostPort(g.Bind); err != nil {
+			add("gossip.bind %q is not host:port (e.g. :7946)", g.Bind)
+		}
+		if g.KeyFile == "" {
+			add("gossip.key_file is empty; gossip is always encrypted: create a key with `vaxel cert gossip-key -out FILE` and give every node of the platform the same file")
+		} else if _, err := ReadGossipKeys(g.KeyFile); err != nil {
+			add("gossip.key_file: %v", err)
+		}
+		if len(g.Label) > 255 {
+			add("gossip.label is %d bytes; at most 255", len(g.Label))
+		}
+		if g.BootstrapExpect < 0 {
+			add("gossip.bootstrap_expect must be 0 or more")
+		}
+		if g.BootstrapExpect > 0 && len(c.Raft.Servers) > 0 {
+			add("gossip.bootstrap_expect and raft.servers both form a new platform; set only one")
+		}
+	} else if c.Gossip.BootstrapExpect > 0 || len(c.Gossip.Join) > 0 {
+		add("gossip.bootstrap_expect and gossip.join need gossip.bind (e.g. :7946)")
+	}
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":
 	default:
@@ -350,6 +430,35 @@ func (c *Config) Validate() error {
 		add("log.format %q: want json or text", c.Log.Format)
 	}
 	return errors.Join(errs...)
+}
+
+// ReadGossipKeys reads a gossip key file: base64 keys of 16, 24 or 32
+// bytes, one per line, the primary first; blank lines and lines starting
+// with # are ignored.
+func ReadGossipKeys(path string) ([][]byte, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var keys [][]byte
+	for i, line := range strings.Split(string(b), "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		k, err := base64.StdEncoding.DecodeString(line)
+		if err != nil {
+			return nil, fmt.Errorf("%s line %d: not base64", path, i+1)
+		}
+		if l := len(k); l != 16 && l != 24 && l != 32 {
+			return nil, fmt.Errorf("%s line %d: key is %d bytes, want 16, 24 or 32", path, i+1, l)
+		}
+		keys = append(keys, k)
+	}
+	if len(keys) == 0 {
+		return nil, fmt.Errorf("%s holds no key", path)
+	}
+	return keys, nil
 }
 
 // LoadDerived runs the derive and validate phases on a configuration built in

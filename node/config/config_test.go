@@ -57,6 +57,9 @@ func TestValidationTellsWhatToFix(t *testing.T) {
 		{"bad address", strings.Replace(base, `":20000"`, `"20000"`, 1), "router.https_addr"},
 		{"unknown key", base + "bogus: 1\n", "bogus"},
 		{"servers without this node", base + "raft: {servers: [{id: n2, raft: \"10.0.0.2:7301\"}]}\n", "does not list this node"},
+		{"metrics on every interface by accident", base + "admin: {metrics_addr: \":9100\"}\n", "admin.metrics_addr \":9100\" would serve metrics without authentication"},
+		{"metrics addr not host:port", base + "admin: {metrics_addr: \"9100\"}\n", "admin.metrics_addr \"9100\" is not host:port"},
+		{"metrics on the admin port", base + "admin: {addr: \"127.0.0.1:7443\", metrics_addr: \"127.0.0.1:7443\"}\n", "needs its own port"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -1,0 +1,242 @@
+package federation
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/vaxel/vaxel/pki"
+)
+
+// testPKI issues loopback certificates from one CA.
+type testPKI struct {
+	ca   *pki.CA
+	pool *x509.CertPool
+}
+
+func newTestPKI(t *testing.T) *testPKI {
+	t.Helper()
+	ca, err := pki.NewCA("gossip test CA", pki.ECDSAP256, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AddCert(ca.Cert)
+	return &testPKI{ca: ca, pool: pool}
+}
+
+func (p *testPKI) tls(t *testing.T, name string) (server, client *tls.Config) {
+	t.Helper()
+	is, err := p.ca.Issue(pki.Request{CommonName: name, IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := tls.X509KeyPair(is.CertPEM, is.KeyPEM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	server = &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}, ClientCAs: p.pool, ClientAuth: tls.RequireAndVerifyClientCert}
+	client = &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}, RootCAs: p.pool}
+	return server, client
+}
+
+var testKey = bytes.Repeat([]byte{7}, 32)
+
+// testConfig is a fast-timing pool config on loopback.
+func testConfig(t *testing.T, p *testPKI, name string, seeds ...string) Config {
+	srv, cli := p.tls(t, name)
+	c := DefaultConfig()
+	c.Name = name
+	c.BindAddr = "127.0.0.1:0"
+	c.Label = "vaxel-test"
+	c.Keys = [][]byte{testKey}
+	c.ServerTLS, c.ClientTLS = srv, cli
+	c.Seeds = seeds
+	c.Meta = Meta{Platform: "P", Node: name, RouterAddr: "127.0.0.1:20000", HSAID: "SE123-" + name}
+	c.ProbeInterval = 100 * time.Millisecond
+	c.ProbeTimeout = 50 * time.Millisecond
+	c.GossipInterval = 20 * time.Millisecond
+	c.SuspicionMult = 2
+	c.RejoinInterval = 200 * time.Millisecond
+	return c
+}
+
+// startPool runs a pool until the test ends; stop ends it early.
+func startPool(t *testing.T, c Config) (p *Pool, stop func()) {
+	t.Helper()
+	p, err := New(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx) }()
+	select {
+	case <-p.Ready():
+	case err := <-done:
+		t.Fatalf("pool %s: %v", c.Name, err)
+	}
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("pool %s stop: %v", c.Name, err)
+			}
+		})
+	}
+	t.Cleanup(stop)
+	return p, stop
+}
+
+func waitFor(t *testing.T, what string, timeout time.Duration, cond func() bool, show ...*Pool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			for _, p := range show {
+				t.Logf("members: %s", states(p))
+			}
+			t.Fatalf("timed out after %s waiting for %s", timeout, what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func states(p *Pool) string {
+	var b strings.Builder
+	for _, m := range p.Members() {
+		fmt.Fprintf(&b, "%s=%s ", m.Name, m.State)
+	}
+	return strings.TrimSpace(b.String())
+}
+
+func TestPoolJoinsAndSharesMeta(t *testing.T) {
+	pk := newTestPKI(t)
+	a, _ := startPool(t, testConfig(t, pk, "a"))
+	b, _ := startPool(t, testConfig(t, pk, "b", a.Addr()))
+	c, _ := startPool(t, testConfig(t, pk, "c", b.Addr()))
+	for _, p := range []*Pool{a, b, c} {
+		waitFor(t, "three alive members", 5*time.Second, func() bool { return states(p) == "a=alive b=alive c=alive" })
+	}
+	for _, m := range a.Members() {
+		if m.Meta.Node != m.Name || m.Meta.HSAID != "SE123-"+m.Name || m.Meta.Platform != "P" {
+			t.Errorf("member %s meta = %+v", m.Name, m.Meta)
+		}
+	}
+	// A metadata change reaches the others.
+	meta := testConfig(t, pk, "c").Meta
+	meta.HasState = true
+	if err := c.SetMeta(meta); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "c's new metadata at a", 5*time.Second, func() bool {
+		for _, m := range a.Members() {
+			if m.Name == "c" {
+				return m.Meta.HasState
+			}
+		}
+		return false
+	})
+}
+
+func TestPoolDetectsFailureAndLeave(t *testing.T) {
+	pk := newTestPKI(t)
+	a, _ := startPool(t, testConfig(t, pk, "a"))
+	_, stopB := startPool(t, testConfig(t, pk, "b", a.Addr()))
+	cc := testConfig(t, pk, "c", a.Addr())
+	cc.LeaveOnStop = true
+	_, stopC := startPool(t, cc)
+	waitFor(t, "three alive", 5*time.Second, func() bool { return states(a) == "a=alive b=alive c=alive" })
+	stopB() // crash-like: no leave message
+	stopC() // graceful leave
+	waitFor(t, "b failed, c left", 10*time.Second, func() bool { return states(a) == "a=alive b=failed c=left" }, a)
+	t.Log(states(a))
+}
+
+// A member that comes back after a partition is rejoined by the pool, with
+// no restart: here b stops answering (its pool stops), a declares it failed,
+// and a new b on the same address is found by a's rejoin loop alone (b has
+// no seeds).
+func TestPoolRejoinsFailedMember(t *testing.T) {
+	pk := newTestPKI(t)
+	a, _ := startPool(t, testConfig(t, pk, "a"))
+	bc := testConfig(t, pk, "b", a.Addr())
+	b, stopB := startPool(t, bc)
+	waitFor(t, "two alive", 5*time.Second, func() bool { return states(a) == "a=alive b=alive" })
+	addr := b.Addr()
+	stopB()
+	waitFor(t, "b failed", 10*time.Second, func() bool { return states(a) == "a=alive b=failed" })
+	bc2 := testConfig(t, pk, "b")
+	bc2.BindAddr = addr
+	b2, _ := startPool(t, bc2)
+	waitFor(t, "b back at a", 10*time.Second, func() bool { return states(a) == "a=alive b=alive" })
+	waitFor(t, "a seen by new b", 10*time.Second, func() bool { return states(b2) == "a=alive b=alive" })
+}
+
+func TestPoolRefusesWrongKeyLabelOrCA(t *testing.T) {
+	pk := newTestPKI(t)
+	a, _ := startPool(t, testConfig(t, pk, "a"))
+
+	wrongKey := testConfig(t, pk, "k", a.Addr())
+	wrongKey.Keys = [][]byte{bytes.Repeat([]byte{8}, 32)}
+	wrongLabel := testConfig(t, pk, "l", a.Addr())
+	wrongLabel.Label = "other-platform"
+	foreign := newTestPKI(t)
+	wrongCA := testConfig(t, foreign, "f", a.Addr())
+
+	for _, c := range []Config{wrongKey, wrongLabel, wrongCA} {
+		p, _ := startPool(t, c)
+		if n, err := p.Join([]string{a.Addr()}); err == nil {
+			t.Errorf("%s joined %d members; want refusal", c.Name, n)
+		}
+	}
+	// Give stray packets time to arrive: none may make a member.
+	time.Sleep(500 * time.Millisecond)
+	if got := states(a); got != "a=alive" {
+		t.Errorf("a's members = %q, want only a", got)
+	}
+}
+
+func TestMetaEncoding(t *testing.T) {
+	full := Meta{HasState: true, Leaving: true}
+	for _, f := range full.fields() {
+		*f = strings.Repeat("x", MaxMetaField)
+	}
+	b, err := full.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(b) > 512 {
+		t.Fatalf("full meta is %d bytes, over memberlist's 512", len(b))
+	}
+	got, err := DecodeMeta(b)
+	if err != nil || got != full {
+		t.Fatalf("round trip: %+v, %v", got, err)
+	}
+	over := Meta{Platform: strings.Repeat("x", MaxMetaField+1)}
+	if _, err := over.Encode(); err == nil {
+		t.Error("over-long field encoded")
+	}
+	// A newer version with an extra field decodes; a truncated one does not panic.
+	m := Meta{Platform: "P", Node: "n"}
+	b, _ = m.Encode()
+	b[0] = 2
+	b = append(b, 3, 'n', 'e', 'w')
+	if got, err := DecodeMeta(b); err != nil || got.Platform != "P" || got.Node != "n" {
+		t.Errorf("newer meta: %+v, %v", got, err)
+	}
+	for i := range b {
+		_, _ = DecodeMeta(b[:i])
+	}
+	if _, err := DecodeMeta([]byte{1, 0, 200}); err == nil {
+		t.Error("malformed length accepted")
+	}
+}

@@ -1,0 +1,95 @@
+package federation
+
+import (
+	"crypto/tls"
+	"fmt"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/memberlist"
+)
+
+// tlsTransport is memberlist's NetTransport with every TCP stream (push/pull
+// state sync, fallback probes) inside mutual TLS: a peer must present a
+// certificate from the pool's CA before it can read or inject state. UDP
+// packets (probes, gossip) cannot carry TLS; they are encrypted and
+// authenticated by memberlist's keyring (AES-GCM), which the pool requires.
+type tlsTransport struct {
+	*memberlist.NetTransport
+	server *tls.Config
+	client *tls.Config
+
+	streams  chan net.Conn
+	stop     chan struct{} // closed when Shutdown starts: stop handing streams on
+	done     chan struct{} // closed when the NetTransport has shut down
+	stopOnce sync.Once
+}
+
+var _ memberlist.NodeAwareTransport = (*tlsTransport)(nil)
+
+func newTLSTransport(nt *memberlist.NetTransport, server, client *tls.Config) *tlsTransport {
+	t := &tlsTransport{NetTransport: nt, server: server, client: client, streams: make(chan net.Conn), stop: make(chan struct{}), done: make(chan struct{})}
+	go t.accept()
+	return t
+}
+
+// accept wraps each inbound stream in a TLS server. The handshake happens on
+// the first read, in memberlist's per-connection goroutine, so a slow or
+// hostile peer never holds up other streams; memberlist sets a deadline on
+// every stream it reads. It keeps draining (and closing) inbound streams
+// until the NetTransport has shut down: its listener goroutine blocks on
+// handing over a connection, and its Shutdown waits for that goroutine.
+func (t *tlsTransport) accept() {
+	in := t.NetTransport.StreamCh()
+	for {
+		select {
+		case c := <-in:
+			select {
+			case t.streams <- tls.Server(c, t.server):
+			case <-t.stop:
+				c.Close()
+			}
+		case <-t.done:
+			return
+		}
+	}
+}
+
+func (t *tlsTransport) StreamCh() <-chan net.Conn { return t.streams }
+
+func (t *tlsTransport) DialTimeout(addr string, timeout time.Duration) (net.Conn, error) {
+	return t.DialAddressTimeout(memberlist.Address{Addr: addr}, timeout)
+}
+
+func (t *tlsTransport) DialAddressTimeout(a memberlist.Address, timeout time.Duration) (net.Conn, error) {
+	c, err := t.NetTransport.DialAddressTimeout(a, timeout)
+	if err != nil {
+		return nil, err
+	}
+	cfg := t.client
+	if cfg.ServerName == "" && !cfg.InsecureSkipVerify {
+		// Members are dialled by IP:port; verify the certificate for it.
+		host, _, _ := net.SplitHostPort(a.Addr)
+		cfg = cfg.Clone()
+		cfg.ServerName = host
+	}
+	tc := tls.Client(c, cfg)
+	_ = tc.SetDeadline(time.Now().Add(timeout))
+	if err := tc.Handshake(); err != nil {
+		c.Close()
+		return nil, fmt.Errorf("gossip TLS handshake with %s: %w", a.Addr, err)
+	}
+	_ = tc.SetDeadline(time.Time{})
+	return tc, nil
+}
+
+func (t *tlsTransport) Shutdown() error {
+	var err error
+	t.stopOnce.Do(func() {
+		close(t.stop)
+		err = t.NetTransport.Shutdown()
+		close(t.done)
+	})
+	return err
+}
