@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # The project's test command (README). PASSES selects what runs:
 #   unit (default: gofmt, vet, tests with the race detector, short fuzzing)
+#   container (default: the three-node platform in containers, leader killed
+#             under load; scripts/container-test.sh; skipped without Docker)
 #   bench (the catalog benchmarks; long, not run in CI)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-PASSES=${PASSES:-unit}
+PASSES=${PASSES:-unit container}
 
 for pass in $PASSES; do
   case "$pass" in
@@ -24,10 +26,18 @@ for pass in $PASSES; do
       go test -run XXX -fuzz "^${target}\$" -fuzztime 10s ./tak/
     done
     ;;
+  container)
+    echo "== container (scripts/container-test.sh)"
+    if ! command -v docker >/dev/null || ! command -v docker-compose >/dev/null || ! docker info >/dev/null 2>&1; then
+      echo "SKIP container pass: needs a running Docker engine and docker-compose (docker info failed or a command is missing)"
+    else
+      bash scripts/container-test.sh
+    fi
+    ;;
   bench)
     go test -run XXX -bench . -benchtime 2s -timeout 60m ./tak/ ./router/
     ;;
   *)
-    echo "unknown pass $pass (want unit or bench)"; exit 2 ;;
+    echo "unknown pass $pass (want unit, container or bench)"; exit 2 ;;
   esac
 done
