@@ -10,6 +10,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"regexp"
 	"sync"
@@ -31,6 +32,7 @@ type Node struct {
 	router *router.Router
 	admin  *admin
 	pool   *federation.Pool // platform gossip; nil when gossip is off
+	fed    *federation.Pool // federation gossip; nil when federation is off
 	hsaID  string           // the platform's HSA-ID, from the node certificate
 
 	reconcileEvery time.Duration
@@ -44,8 +46,30 @@ type Node struct {
 	warned    map[string]bool
 }
 
+// Option adjusts how New builds a node.
+type Option func(*options)
+
+type options struct {
+	callLogW      io.Writer
+	callLogFields []slog.Attr
+}
+
+// WithCallLog writes the router's per-call lines straight to w, batched,
+// instead of through the node logger (router.Config.CallLogWriter). Use it
+// only when the node logger is a JSON logger writing to w; fields are the
+// static attributes that logger carries (e.g. node, platform), so the call
+// lines keep them. w must be safe for concurrent use with the logger's own
+// writes (an *os.File is).
+func WithCallLog(w io.Writer, fields ...slog.Attr) Option {
+	return func(o *options) { o.callLogW, o.callLogFields = w, fields }
+}
+
 // New builds a node from a validated configuration. It opens nothing; Run does.
-func New(cfg *config.Config, log *slog.Logger) (*Node, error) {
+func New(cfg *config.Config, log *slog.Logger, opts ...Option) (*Node, error) {
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
 	serverTLS, err := pki.ServerTLSConfig(cfg.TLS.Cert, cfg.TLS.Key, []string{cfg.TLS.CA}, true)
 	if err != nil {
 		return nil, fmt.Errorf("node TLS: %w", err)
@@ -86,6 +110,10 @@ func New(cfg *config.Config, log *slog.Logger) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
+	if o.callLogW != nil {
+		rc.CallLogWriter = o.callLogW
+		rc.CallLogFields = append(append([]slog.Attr(nil), o.callLogFields...), slog.String("subsystem", "router"))
+	}
 	rt, err := router.New(rc)
 	if err != nil {
 		return nil, err
@@ -96,6 +124,20 @@ func New(cfg *config.Config, log *slog.Logger) (*Node, error) {
 	}
 	if cfg.Gossip.Bind != "" {
 		if n.pool, err = gossipPool(cfg, serverTLS, clientTLS, n); err != nil {
+			return nil, err
+		}
+	}
+	if cfg.Federation.Bind != "" {
+		// Other platforms' nodes carry certificates from their own CAs.
+		fsrv, err := pki.ServerTLSConfig(cfg.TLS.Cert, cfg.TLS.Key, cfg.Federation.CAs, true)
+		if err != nil {
+			return nil, fmt.Errorf("federation TLS: %w", err)
+		}
+		fcli, err := pki.ClientTLSConfig(cfg.TLS.Cert, cfg.TLS.Key, cfg.Federation.CAs)
+		if err != nil {
+			return nil, fmt.Errorf("federation TLS: %w", err)
+		}
+		if n.fed, err = federationPool(cfg, fsrv, chainOnly(fcli), n); err != nil {
 			return nil, err
 		}
 	}
@@ -214,6 +256,9 @@ func (n *Node) Catalog() *tak.Catalog { return n.store.Current() }
 // flight while the catalog is still there to have routed them; the catalog
 // last, handing leadership over so the platform's writes resume at once.
 func (n *Node) Run(ctx context.Context) error {
+	// The router flushes its call log when its Run returns; this covers
+	// the paths that return before the router starts.
+	defer n.router.FlushCallLog()
 	catCtx, stopCat := context.WithCancel(context.Background())
 	catDone := make(chan error, 1)
 	go func() { catDone <- n.store.Run(catCtx) }()
@@ -226,31 +271,24 @@ func (n *Node) Run(ctx context.Context) error {
 		stopCat()
 		return <-catDone
 	}
-	gsCtx, stopGossip := context.WithCancel(context.Background())
-	gsDone := make(chan error, 1)
-	if n.pool != nil {
-		go func() { gsDone <- n.pool.Run(gsCtx) }()
-		select {
-		case <-n.pool.Ready():
-		case err := <-gsDone:
-			stopGossip()
-			stopCat()
-			<-catDone
-			return err
-		}
-	} else {
-		gsDone <- nil // nothing to wait for at stop
+	// Gossip inside the platform, then the federation's: both optional.
+	gs, err := runPool(n.pool)
+	if err != nil {
+		stopCat()
+		<-catDone
+		return err
 	}
-	// Only a running pool can stop the node; without gossip gsDone holds
-	// nil from the start and must not end Run (gsErr stays a nil channel).
-	var gsErr <-chan error
-	if n.pool != nil {
-		gsErr = gsDone
+	fd, err := runPool(n.fed)
+	if err != nil {
+		gs.stop()
+		stopCat()
+		<-catDone
+		return err
 	}
 	byGossip, err := n.maybeBootstrap()
 	if err != nil {
-		stopGossip()
-		<-gsDone
+		fd.stop()
+		gs.stop()
 		stopCat()
 		<-catDone
 		return err
@@ -289,6 +327,13 @@ func (n *Node) Run(ctx context.Context) error {
 			n.runMembership(rtCtx, byGossip)
 		}
 	}()
+	fedDone := make(chan struct{})
+	go func() {
+		defer close(fedDone)
+		if n.fed != nil {
+			n.runFederation(rtCtx)
+		}
+	}()
 
 	select {
 	case <-ctx.Done():
@@ -301,9 +346,10 @@ func (n *Node) Run(ctx context.Context) error {
 	case err = <-catDone:
 		err = fmt.Errorf("catalog stopped: %w", err)
 		catDone <- nil
-	case err = <-gsErr:
+	case err = <-gs.failed:
 		err = fmt.Errorf("gossip stopped: %w", err)
-		gsDone <- nil
+	case err = <-fd.failed:
+		err = fmt.Errorf("federation gossip stopped: %w", err)
 	}
 	n.log.Info("node stopping")
 	stopAdmin()
@@ -317,10 +363,13 @@ func (n *Node) Run(ctx context.Context) error {
 	<-feedDone
 	<-readyDone
 	<-memDone
+	<-fedDone
 	// Gossip stops before the catalog: with leave_on_stop the others see
 	// the leave while this node can still hand leadership over.
-	stopGossip()
-	if e := <-gsDone; e != nil && err == nil {
+	if e := fd.stop(); e != nil && err == nil {
+		err = e
+	}
+	if e := gs.stop(); e != nil && err == nil {
 		err = e
 	}
 	stopCat()

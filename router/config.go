@@ -80,6 +80,16 @@ type Config struct {
 	// LogCalls writes one structured line per call.
 	LogCalls bool
 	Logger   *slog.Logger
+	// CallLogWriter, when set, takes the per-call lines off slog: they are
+	// encoded as the JSON line slog's JSON handler would write, queued and
+	// written to CallLogWriter in batches (every ~25 ms or 64 KiB), and
+	// flushed when Run returns. Use it only when Logger is a JSON logger
+	// writing to the same place; nil logs calls through Logger. Logger's
+	// level still applies. CallLogFields are the static attributes Logger
+	// carries (its With attributes, e.g. node, platform, subsystem), written
+	// after msg as slog would.
+	CallLogWriter io.Writer
+	CallLogFields []slog.Attr
 	// Now is the clock; tests inject one. Routes are valid at Now().
 	Now func() time.Time
 }

@@ -266,6 +266,17 @@ func (r *Router) identify(ctx *fasthttp.RequestCtx, c *call, overTLS bool) (Code
 // body follows as it arrives (stream.go).
 func (r *Router) forward(ctx *fasthttp.RequestCtx, c *call, body []byte, in *inbound, timeout time.Duration, origEnc string) {
 	url := c.target.URL
+	// A call address naming a platform resolves to its live router nodes
+	// (platforms.go); a node that cannot be connected to is followed by
+	// the next, at once.
+	var alts []string
+	if name, ok := platformOf(url); ok {
+		if alts = r.candidates(name); len(alts) == 0 {
+			r.fault(ctx, c, CodeVP009, DetailProducerIO(url, "no live node of platform "+name+" is known in the federation"))
+			return
+		}
+		url = alts[0]
+	}
 	hc, isHTTPS, err := r.client(url)
 	if err != nil {
 		r.fault(ctx, c, CodeVP009, DetailProducerIO(url, err.Error()))
@@ -332,7 +343,24 @@ func (r *Router) forward(ctx *fasthttp.RequestCtx, c *call, body []byte, in *inb
 		pc.writeBy, pc.timeout = c.start.Add(r.cfg.ReadTimeout), timeout
 	}
 	err = hc.Do(req, resp)
-	if err != nil && isConnectFailure(err) && r.cfg.RetryDelay < timeout && (ob == nil || !ob.started()) {
+	for i := 1; err != nil && (isConnectFailure(err) || errors.Is(err, fasthttp.ErrConnectionClosed)) && i < len(alts) && (ob == nil || !ob.started()); i++ {
+		// Another node of the platform: the refused one was never reached.
+		// A pooled connection closed before any response byte counts as
+		// unreached too, as for the one retry on a producer (RetryIfErr in
+		// producer.go): a node stopping closes its idle connections.
+		next, _, cerr := r.client(alts[i])
+		if cerr != nil {
+			break
+		}
+		url = alts[i]
+		req.SetRequestURI(url)
+		req.SetTimeout(time.Until(pc.deadline))
+		if ob != nil {
+			req.SetBodyStream(ob, outLen)
+		}
+		err = next.Do(req, resp)
+	}
+	if err != nil && isConnectFailure(err) && len(alts) == 0 && r.cfg.RetryDelay < timeout && (ob == nil || !ob.started()) {
 		// One retry, and only when the producer was never reached: a
 		// refused or failed connect cannot have delivered the call. It
 		// fails before any byte is written, so a streamed body is still
@@ -460,6 +488,12 @@ func (r *Router) logCall(c *call) {
 	lvl := slog.LevelInfo
 	if c.code != 0 {
 		lvl = slog.LevelWarn
+	}
+	if r.calls != nil {
+		if callLogEnabled(r.cfg.Logger, lvl) {
+			r.calls.log(c, lvl, time.Now())
+		}
+		return
 	}
 	attrs := []slog.Attr{
 		slog.String("event", "call"),

@@ -20,6 +20,8 @@ import (
 type Router struct {
 	cfg Config
 	cat atomic.Pointer[tak.Catalog]
+	// plats resolves call addresses that name a platform (platforms.go).
+	plats atomic.Pointer[Platforms]
 
 	clientsMu sync.Mutex // guards clients; the map is read through an atomic copy
 	clients   atomic.Pointer[map[string]*fasthttp.HostClient]
@@ -31,6 +33,7 @@ type Router struct {
 
 	stats   Stats
 	metrics *routerMetrics
+	calls   *callLog // nil: calls are logged through cfg.Logger
 }
 
 // Stats are the router's counters since start.
@@ -45,6 +48,9 @@ func New(cfg Config) (*Router, error) {
 	}
 	r := &Router{cfg: cfg, ready: make(chan struct{})}
 	r.metrics = newMetrics(&r.cat, &r.stats)
+	if cfg.LogCalls && cfg.CallLogWriter != nil {
+		r.calls = newCallLog(cfg.CallLogWriter, cfg.CallLogFields, cfg.Logger)
+	}
 	empty := map[string]*fasthttp.HostClient{}
 	r.clients.Store(&empty)
 	return r, nil
@@ -118,6 +124,9 @@ func refuseRequest(ctx *fasthttp.RequestCtx, err error) {
 // accepting, lets calls in flight finish (bounded by the server timeouts) and
 // returns once every listener has stopped.
 func (r *Router) Run(ctx context.Context) error {
+	// Once the listeners have stopped (the deferred call runs after the
+	// shutdown below), write out every queued call line.
+	defer r.FlushCallLog()
 	lnTLS, err := net.Listen("tcp", r.cfg.HTTPSAddr)
 	if err != nil {
 		return fmt.Errorf("listen https %s: %w", r.cfg.HTTPSAddr, err)
@@ -164,6 +173,24 @@ func (r *Router) Run(ctx context.Context) error {
 		return first
 	}
 	return nil
+}
+
+// FlushCallLog writes every queued call line and stops the background call
+// log writer; lines logged afterwards are written synchronously. Run calls
+// it once the listeners have stopped.
+func (r *Router) FlushCallLog() {
+	if r.calls != nil {
+		r.calls.close()
+	}
+}
+
+// CallLogDropped returns how many call lines were dropped because
+// CallLogWriter fell too far behind.
+func (r *Router) CallLogDropped() uint64 {
+	if r.calls == nil {
+		return 0
+	}
+	return r.calls.Dropped()
 }
 
 type fasthttpLogger struct {

@@ -107,10 +107,10 @@ func cmdDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	logOut := io.Discard
 	if *verbose {
-		logOut = stderr
+		logOut = &syncWriter{w: stderr}
 	}
 	log := slog.New(slog.NewJSONHandler(logOut, nil)).With("node", "node-1", "platform", devPlatform)
-	n, err := node.New(&cfg, log)
+	n, err := node.New(&cfg, log, node.WithCallLog(logOut, slog.String("node", "node-1"), slog.String("platform", devPlatform)))
 	if err != nil {
 		return err
 	}

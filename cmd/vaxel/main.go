@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/signal"
 	"strings"
+	"sync"
 	"syscall"
 
 	"github.com/vaxel/vaxel/node"
@@ -98,13 +99,37 @@ func newLogger(cfg *config.Config, w io.Writer) *slog.Logger {
 	return slog.New(slog.NewJSONHandler(w, opts))
 }
 
+// callLogOption sends the per-call lines of a JSON logger straight to w,
+// batched (router.Config.CallLogWriter), with the logger's node and
+// platform attributes. Text logs keep going through slog.
+func callLogOption(cfg *config.Config, w io.Writer) []node.Option {
+	if cfg.Log.Format == "text" {
+		return nil
+	}
+	return []node.Option{node.WithCallLog(w, slog.String("node", cfg.Node.Name), slog.String("platform", cfg.Node.Platform))}
+}
+
+// syncWriter serializes writes from the logger and the batched call log
+// when they share a writer that is not safe for concurrent use.
+type syncWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (s *syncWriter) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.Write(p)
+}
+
 func cmdRun(ctx context.Context, args []string, stderr io.Writer) error {
 	cfg, err := loadConfig(flag.NewFlagSet("run", flag.ContinueOnError), args)
 	if err != nil {
 		return err
 	}
-	log := newLogger(cfg, stderr).With("node", cfg.Node.Name, "platform", cfg.Node.Platform)
-	n, err := node.New(cfg, log)
+	w := &syncWriter{w: stderr}
+	log := newLogger(cfg, w).With("node", cfg.Node.Name, "platform", cfg.Node.Platform)
+	n, err := node.New(cfg, log, callLogOption(cfg, w)...)
 	if err != nil {
 		return err
 	}
