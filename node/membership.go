@@ -7,6 +7,7 @@ import (
 	"net"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/vaxel/vaxel/catalog"
@@ -253,4 +254,56 @@ func (n *Node) warnOnce(key, msg string, args ...any) {
 	if !seen {
 		n.log.Warn(msg, args...)
 	}
+}
+
+// poolRun is a running gossip pool, or nothing when the pool is off.
+type poolRun struct {
+	cancel context.CancelFunc
+	done   chan error
+	failed <-chan error // receives if the pool stops on its own; nil when off
+	result error
+	once   sync.Once
+}
+
+// runPool starts p (nil: off) and waits until it listens.
+func runPool(p *federation.Pool) (*poolRun, error) {
+	pr := &poolRun{cancel: func() {}, done: make(chan error, 1)}
+	if p == nil {
+		pr.done <- nil
+		return pr, nil
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	pr.cancel = cancel
+	go func() { pr.done <- p.Run(ctx) }()
+	select {
+	case <-p.Ready():
+	case err := <-pr.done:
+		cancel()
+		return nil, err
+	}
+	// failed shares done: whoever receives first (the node's select, or
+	// stop) records the result for the other.
+	failed := make(chan error, 1)
+	go func() {
+		err := <-pr.done
+		pr.result = err
+		failed <- err
+		close(failed)
+	}()
+	pr.failed = failed
+	return pr, nil
+}
+
+// stop stops the pool (once) and returns its error.
+func (pr *poolRun) stop() error {
+	pr.once.Do(func() {
+		pr.cancel()
+		if pr.failed == nil {
+			pr.result = <-pr.done
+			return
+		}
+		for range pr.failed {
+		}
+	})
+	return pr.result
 }

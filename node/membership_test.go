@@ -105,7 +105,7 @@ func (p *gossipPlatform) start(c *config.Config) *runningNode {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- n.Run(ctx) }()
-	waitFor(t, c.Node.Name+" gossip up", 20*time.Second, func() bool { return n.pool.Addr() != "" && n.AdminAddr() != "" })
+	waitFor(t, c.Node.Name+" gossip up", 20*time.Second, func() bool { return (n.pool == nil || n.pool.Addr() != "") && n.AdminAddr() != "" })
 	var once sync.Once
 	rn := &runningNode{Node: n, stop: func() {
 		once.Do(func() {

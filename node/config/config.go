@@ -29,8 +29,10 @@ type Config struct {
 	Router Router `yaml:"router"`
 	Raft   Raft   `yaml:"raft"`
 	Gossip Gossip `yaml:"gossip"`
-	Admin  Admin  `yaml:"admin"`
-	Log    Log    `yaml:"log"`
+	// Federation is the gossip pool shared with other platforms.
+	Federation Federation `yaml:"federation"`
+	Admin      Admin      `yaml:"admin"`
+	Log        Log        `yaml:"log"`
 }
 
 // Node identifies the node and its platform.
@@ -140,6 +142,38 @@ type Gossip struct {
 	ProbeInterval time.Duration `yaml:"probe_interval"`
 }
 
+// Federation configures the pool in which platforms find each other's
+// router nodes, so that a call address can name a platform ("vaxel://NAME")
+// instead of a URL. It is separate from the platform's own gossip: its own
+// key, label and (WAN) timing. Off when bind is empty.
+type Federation struct {
+	// Bind is host:port for federation gossip (UDP and TCP), e.g. :7947.
+	Bind string `yaml:"bind"`
+	// Advertise is the address other platforms use; required when bind's
+	// host is empty or 0.0.0.0. Its host is also advertised for the router
+	// when the router binds to all interfaces.
+	Advertise string `yaml:"advertise"`
+	// Join lists federation gossip addresses of other platforms' nodes.
+	Join []string `yaml:"join"`
+	// KeyFile holds the federation's gossip keys (format as gossip.key_file);
+	// every platform of the federation has the same file. Required.
+	KeyFile string `yaml:"key_file"`
+	// Label separates federations sharing a network. Default:
+	// vaxel/federation/<environment>.
+	Label string `yaml:"label"`
+	// Environment (e.g. prod, test) is advertised; members of another
+	// environment are never routed to.
+	Environment string `yaml:"environment"`
+	// CAs are the CAs whose node certificates may take part in federation
+	// gossip (SITHS in production). Default: tls.ca plus tls.producer_cas.
+	CAs []string `yaml:"cas"`
+	// AllowPlatforms lists the peer platforms this platform routes to; a
+	// member of any other platform is ignored. Empty: none.
+	AllowPlatforms []string `yaml:"allow_platforms"`
+	// ProbeInterval overrides memberlist's WAN probe interval (5s). 0: preset.
+	ProbeInterval time.Duration `yaml:"probe_interval"`
+}
+
 // Peer is a node of the platform as the others reach it.
 type Peer struct {
 	ID    string `yaml:"id"`
@@ -242,6 +276,10 @@ func (c *Config) resolvePaths(dir string) {
 	abs(&c.TLS.CA)
 	abs(&c.Admin.TokenFile)
 	abs(&c.Gossip.KeyFile)
+	abs(&c.Federation.KeyFile)
+	for i := range c.Federation.CAs {
+		abs(&c.Federation.CAs[i])
+	}
 	for i := range c.TLS.ClientCAs {
 		abs(&c.TLS.ClientCAs[i])
 	}
@@ -329,6 +367,15 @@ func (c *Config) derive() {
 	}
 	if c.Router.InstanceName == "" {
 		c.Router.InstanceName = c.Node.Platform
+	}
+	if len(c.Federation.CAs) == 0 && c.TLS.CA != "" {
+		c.Federation.CAs = append([]string{c.TLS.CA}, c.TLS.ProducerCAs...)
+	}
+	if c.Federation.Environment == "" {
+		c.Federation.Environment = "default"
+	}
+	if c.Federation.Label == "" {
+		c.Federation.Label = "vaxel/federation/" + c.Federation.Environment
 	}
 	if c.Gossip.Label == "" && c.Node.Platform != "" {
 		c.Gossip.Label = "vaxel/platform/" + c.Node.Platform
@@ -418,6 +465,28 @@ func (c *Config) Validate() error {
 		}
 	} else if c.Gossip.BootstrapExpect > 0 || len(c.Gossip.Join) > 0 {
 		add("gossip.bootstrap_expect and gossip.join need gossip.bind (e.g. :7946)")
+	}
+	if f := c.Federation; f.Bind != "" {
+		if _, _, err := net.SplitHostPort(f.Bind); err != nil {
+			add("federation.bind %q is not host:port (e.g. :7947)", f.Bind)
+		}
+		if f.KeyFile == "" {
+			add("federation.key_file is empty; federation gossip is always encrypted: every platform of the federation needs the same key file (`vaxel cert gossip-key -out FILE`)")
+		} else if _, err := ReadGossipKeys(f.KeyFile); err != nil {
+			add("federation.key_file: %v", err)
+		} else if c.Gossip.KeyFile != "" && f.KeyFile == c.Gossip.KeyFile {
+			add("federation.key_file is the platform's gossip key; use a separate key, so that no other platform can join this platform's pool")
+		}
+		if f.Label == c.Gossip.Label {
+			add("federation.label equals gossip.label; the pools must be kept apart")
+		}
+		for _, p := range f.AllowPlatforms {
+			if strings.EqualFold(p, c.Node.Platform) {
+				add("federation.allow_platforms lists this platform (%s); list the peers", p)
+			}
+		}
+	} else if len(c.Federation.Join) > 0 {
+		add("federation.join needs federation.bind (e.g. :7947)")
 	}
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":

@@ -1,0 +1,217 @@
+package node
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/vaxel/vaxel/catalog/command"
+	"github.com/vaxel/vaxel/node/config"
+	"github.com/vaxel/vaxel/pki"
+	"github.com/vaxel/vaxel/tak"
+)
+
+// fedProducer is a loopback producer that records the headers it got.
+type fedProducer struct {
+	url  string
+	mu   sync.Mutex
+	seen []http.Header
+}
+
+func startFedProducer(t *testing.T) *fedProducer {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &fedProducer{url: "http://" + ln.Addr().String() + "/producer"}
+	srv := &http.Server{ReadHeaderTimeout: 5 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		p.mu.Lock()
+		p.seen = append(p.seen, r.Header.Clone())
+		p.mu.Unlock()
+		w.Header().Set("Content-Type", "text/xml;charset=UTF-8")
+		io.WriteString(w, `<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/"><soapenv:Body><ok/></soapenv:Body></soapenv:Envelope>`)
+	})}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	return p
+}
+
+func (p *fedProducer) last() http.Header {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if len(p.seen) == 0 {
+		return nil
+	}
+	return p.seen[len(p.seen)-1]
+}
+
+const (
+	fedContract = "urn:riv:itintegration:monitoring:PingForConfigurationResponder:1"
+	fedLA       = "SE-LA-FED"
+	fedLANoAuth = "SE-LA-NOAUTH"
+)
+
+// fedOrder returns an order for platform with one route per logical
+// address to url, and authorizations for consumer on auth.
+func fedOrder(platform, producer, url, consumer string, las, auth []string) json.RawMessage {
+	o := tak.Order{Plattform: platform, FormatVersion: 1, Version: 1, BestallningsTidpunkt: "2026-01-01T00:00:00+0000", GenomforandeTidpunkt: "2026-01-01T00:00:00+0000"}
+	in := &o.Inkludera
+	in.Tjanstekontrakt = []tak.OrderContract{{Namnrymd: fedContract, Beskrivning: "ping", MajorVersion: 1}}
+	in.Tjanstekomponenter = []tak.OrderComponent{{HsaID: producer, Beskrivning: "p"}, {HsaID: consumer, Beskrivning: "c"}}
+	ns, prof := fedContract, "RIVTABP21"
+	for _, la := range las {
+		la := la
+		in.Logiskadresser = append(in.Logiskadresser, tak.OrderLogicalAddress{HsaID: la, Beskrivning: "la"})
+		in.Vagval = append(in.Vagval, tak.OrderRoute{Adress: &url, LogiskAdress: &la, Tjanstekontrakt: &ns, Rivtaprofil: &prof, Tjanstekomponent: &producer})
+	}
+	for _, la := range auth {
+		la := la
+		in.Anropsbehorigheter = append(in.Anropsbehorigheter, tak.OrderAuthorization{LogiskAdress: &la, Tjanstekontrakt: &ns, Tjanstekonsument: &consumer})
+	}
+	b, _ := json.Marshal(o)
+	return b
+}
+
+func applyOrder(t *testing.T, n *Node, platform string, order json.RawMessage) {
+	t.Helper()
+	meta := command.Meta{Actor: "test", Source: "admin", UnixNano: 1}
+	waitFor(t, n.cfg.Node.Name+" leader", 20*time.Second, func() bool { id, _ := n.store.Leader(); return id != "" })
+	lead := n
+	for _, try := range []func() error{
+		func() error {
+			res, err := lead.store.Apply(t.Context(), command.TypeMutate, &command.Mutate{Meta: meta, Ops: []command.Op{{Op: "put", Kind: "rivprofile", Entity: json.RawMessage(`{"name":"RIVTABP21"}`)}}})
+			if err == nil && res.Err != nil {
+				err = res.Err
+			}
+			return err
+		},
+		func() error {
+			res, err := lead.store.Apply(t.Context(), command.TypeOrder, &command.Order{Meta: meta, Platform: platform, Order: order})
+			if err == nil && (res.Err != nil || len(res.Errors) > 0) {
+				err = fmt.Errorf("%v %v", res.Err, res.Errors)
+			}
+			return err
+		},
+	} {
+		if err := try(); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func fedCall(t *testing.T, dir, routerAddr, la string) (int, string) {
+	t.Helper()
+	tc, err := pki.ClientTLSConfig(filepath.Join(dir, "consumer.crt"), filepath.Join(dir, "consumer.key"), []string{filepath.Join(dir, "ca.crt")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: tc, DisableKeepAlives: true}}
+	body := `<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/" xmlns:add="urn:riv:itintegration:registry:1"><soapenv:Header><add:LogicalAddress>` + la +
+		`</add:LogicalAddress></soapenv:Header><soapenv:Body><urn:PingForConfiguration xmlns:urn="` + fedContract + `"/></soapenv:Body></soapenv:Envelope>`
+	resp, err := cl.Post("https://"+routerAddr+"/vp", "text/xml;charset=UTF-8", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// Platform A routes to platform N by name ("vaxel://N"); N's two nodes are
+// found through the federation pool. The call crosses both platforms with
+// A's certificate at N (N authorizes A's HSA-ID), the original consumer is
+// kept, the routing history names both, and a missing authorization at N
+// reaches the consumer as N's VP007. With one N node stopped, calls go to
+// the other.
+func TestFederationRoutesToPlatformByName(t *testing.T) {
+	p := newGossipPlatform(t) // one CA for all: SITHS in production
+	for _, c := range [][2]string{{"consumer", "SE-CONSUMER"}} {
+		is, err := p.ca.Issue(pki.Request{CommonName: c[0], SerialNumber: c[1]})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := pki.WriteFiles(p.dir, c[0], is); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fedKey := filepath.Join(p.dir, "federation.key")
+	if err := os.WriteFile(fedKey, []byte(base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{42}, 32))+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	producer := startFedProducer(t)
+
+	platform := func(c *config.Config, name string, allow []string, join ...string) *config.Config {
+		c.Node.Platform = name
+		c.Router.InstanceID, c.Router.InstanceName = "", "" // derived: the platform name
+		c.TLS.ProducerCAs = []string{filepath.Join(p.dir, "ca.crt")}
+		c.Gossip.Label, c.Federation.Label = "", ""
+		c.Federation = config.Federation{Bind: "127.0.0.1:0", KeyFile: fedKey, AllowPlatforms: allow, Join: join, ProbeInterval: 100 * time.Millisecond}
+		c.Federation.CAs = nil
+		if err := config.LoadDerived(c); err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	n1 := p.start(platform(p.config("n1", 2), "N", []string{"A"}))
+	n2 := p.start(platform(p.config("n2", 2, n1.pool.Addr()), "N", []string{"A"}, n1.fed.Addr()))
+	ac := platform(p.config("a1", 0), "A", []string{"N"}, n1.fed.Addr())
+	ac.Gossip = config.Gossip{} // a one-node platform without its own gossip
+	if err := config.LoadDerived(ac); err != nil {
+		t.Fatal(err)
+	}
+	a := p.start(ac)
+
+	applyOrder(t, a.Node, "A", fedOrder("A", "SE-N", "vaxel://N", "SE-CONSUMER", []string{fedLA, fedLANoAuth}, []string{fedLA, fedLANoAuth}))
+	waitFor(t, "N leader", 20*time.Second, func() bool { return leaderOf(n1, n2) != nil })
+	applyOrder(t, leaderOf(n1, n2).Node, "N", fedOrder("N", "SE-PRODUCER", producer.url, a.hsaID, []string{fedLA, fedLANoAuth}, []string{fedLA}))
+	waitFor(t, "a ready", 20*time.Second, func() bool { ok, _ := a.Readiness(); return ok })
+	waitFor(t, "A sees both N routers", 20*time.Second, func() bool {
+		pn, ok := a.router.Platforms().Nodes("N")
+		return ok && len(pn.Addrs) == 2
+	})
+	for _, n := range []*runningNode{n1, n2} {
+		waitFor(t, n.cfg.Node.Name+" has N's catalog", 20*time.Second, func() bool { ok, _ := n.Readiness(); return ok })
+	}
+
+	aAddr, _ := a.RouterAddrs()
+	code, body := fedCall(t, p.dir, aAddr, fedLA)
+	if code != 200 {
+		t.Fatalf("A→N→producer: HTTP %d %s", code, body)
+	}
+	h := producer.last()
+	if got := h.Get("x-rivta-original-serviceconsumer-hsaid"); got != "SE-CONSUMER" {
+		t.Errorf("original consumer at the producer = %q, want SE-CONSUMER", got)
+	}
+	if got := h.Get("x-rivta-routing-history"); !strings.Contains(got, "A#N") {
+		t.Errorf("routing history at the producer = %q, want A then N", got)
+	}
+
+	code, body = fedCall(t, p.dir, aAddr, fedLANoAuth)
+	if code != 500 || !strings.Contains(body, "VP007 [N]") {
+		t.Errorf("missing authorization at N: HTTP %d %s; want N's VP007 passed through", code, body)
+	}
+
+	// Stop one N node: every call still succeeds on the other, at once
+	// (connection refused moves on), and gossip drops the dead node.
+	n1.stop()
+	for i := 0; i < 10; i++ {
+		if code, body := fedCall(t, p.dir, aAddr, fedLA); code != 200 {
+			t.Fatalf("call %d after stopping n1: HTTP %d %s", i, code, body)
+		}
+	}
+	waitFor(t, "A drops the stopped N node", 20*time.Second, func() bool {
+		pn, _ := a.router.Platforms().Nodes("N")
+		return len(pn.Addrs) == 1
+	})
+}
