@@ -69,8 +69,11 @@ func BenchmarkOrder100kThreeNodes(b *testing.B) {
 		waitFor(b, "leader", 10*time.Second, func() bool { l = leaderOf(c.nodes); return l != nil })
 		t0 := time.Now()
 		res, err := l.s.Apply(ctx, command.TypeOrder, &command.Order{Meta: meta, Platform: "BENCH", Order: orders[i]})
-		if err != nil || res.Err != nil || len(res.Errors) > 0 {
-			b.Fatalf("order: %v %v %v", err, res.Err, res.Errors)
+		if err != nil {
+			b.Fatalf("order: %v", err)
+		}
+		if res.Err != nil || len(res.Errors) > 0 {
+			b.Fatalf("order refused: %v %v", res.Err, res.Errors)
 		}
 		ack += time.Since(t0)
 		for _, n := range c.nodes {

@@ -3,7 +3,10 @@ package tak
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
+	"strconv"
 	"time"
+	"unicode/utf8"
 )
 
 // Limits on what the change history keeps in memory (and in snapshots). A
@@ -46,13 +49,57 @@ type EntityChange struct {
 	Summary string `json:"summary,omitempty"`
 }
 
-// MarshalJSON writes the kind by name.
+// MarshalJSON writes the kind by name: {"kind","op","id","before","after",
+// "summary"}, each but op left out when empty, the field order and form
+// encoding/json gives the struct with a kind field first. It is written by
+// hand because snapshots hold up to a million of these.
 func (e EntityChange) MarshalJSON() ([]byte, error) {
-	type plain EntityChange
-	return json.Marshal(struct {
-		KindName string `json:"kind,omitempty"`
-		plain
-	}{kindName(e.Kind), plain(e)})
+	b := make([]byte, 0, 256)
+	b = append(b, '{')
+	if k := kindName(e.Kind); k != "" {
+		b = append(b, `"kind":`...)
+		b = appendJSONString(b, k)
+		b = append(b, ',')
+	}
+	b = append(b, `"op":`...)
+	b = appendJSONString(b, e.Op)
+	if e.ID != 0 {
+		b = append(b, `,"id":`...)
+		b = strconv.AppendInt(b, e.ID, 10)
+	}
+	for _, f := range [...]struct {
+		key string
+		v   any
+	}{{`,"before":`, e.Before}, {`,"after":`, e.After}} {
+		if f.v == nil {
+			continue
+		}
+		v, err := json.Marshal(f.v)
+		if err != nil {
+			return nil, err
+		}
+		b = append(b, f.key...)
+		b = append(b, v...)
+	}
+	if e.Summary != "" {
+		b = append(b, `,"summary":`...)
+		b = appendJSONString(b, e.Summary)
+	}
+	return append(b, '}'), nil
+}
+
+// appendJSONString appends s as encoding/json writes a string (HTML-safe
+// escaping included): directly when nothing in it needs escaping.
+func appendJSONString(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= utf8.RuneSelf || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			q, _ := json.Marshal(s) // a string always marshals
+			return append(b, q...)
+		}
+	}
+	b = append(b, '"')
+	b = append(b, s...)
+	return append(b, '"')
 }
 
 // UnmarshalJSON restores Before and After as the entity types of Kind.
@@ -149,25 +196,51 @@ func DecodeEntity(k Kind, b []byte) (any, error) {
 	return v, nil
 }
 
-func (t *Txn) record(k Kind, id int64, before any, existed bool, after any, present bool) {
+// recordPut records the creation (existed false) or update of an entity. It
+// is generic so that before is boxed only when it is kept: an order creates
+// entities by the hundred thousand.
+func recordPut[T any](t *Txn, k Kind, id int64, before T, existed bool, after T) {
+	if !t.recording() {
+		return
+	}
+	if !existed {
+		t.delta = append(t.delta, EntityChange{Op: "create", Kind: k, ID: id, After: after})
+		return
+	}
+	t.delta = append(t.delta, EntityChange{Op: "update", Kind: k, ID: id, Before: before, After: after})
+}
+
+// recordDelete records the deletion of an entity.
+func (t *Txn) recordDelete(k Kind, id int64, before any) {
+	if t.recording() {
+		t.delta = append(t.delta, EntityChange{Op: "delete", Kind: k, ID: id, Before: before})
+	}
+}
+
+// recording counts an entity change and says whether its delta is still kept.
+func (t *Txn) recording() bool {
 	t.n++
 	if t.overflow {
-		return
+		return false
 	}
 	if len(t.delta) >= maxDelta {
 		t.overflow, t.delta = true, nil
+		return false
+	}
+	return true
+}
+
+// reserve makes room in the delta for about n more entity changes, for a
+// caller that knows how many it will make (an order): growing it change by
+// change copies it over and over.
+func (t *Txn) reserve(n int) {
+	if t.overflow || n <= 0 {
 		return
 	}
-	e := EntityChange{Kind: k, ID: id}
-	switch {
-	case !existed:
-		e.Op, e.After = "create", after
-	case !present:
-		e.Op, e.Before = "delete", before
-	default:
-		e.Op, e.Before, e.After = "update", before, after
+	n = min(n, maxDelta-len(t.delta))
+	if n > 0 && cap(t.delta)-len(t.delta) < n {
+		t.delta = slices.Grow(t.delta, n)
 	}
-	t.delta = append(t.delta, e)
 }
 
 // changeLog is immutable like the rest of the catalog: append copies the

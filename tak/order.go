@@ -104,16 +104,33 @@ var (
 // Jackson mapper does, and string values are cleaned: trimmed, newlines to
 // spaces, carriage returns removed.
 func ParseOrder(b []byte) (*Order, error) {
+	o, _, err := ParseOrderExact(b)
+	return o, err
+}
+
+// ParseOrderExact is ParseOrder that also reports whether b is exactly one
+// JSON object, with no text around it and nothing after it. If so, b is
+// valid JSON, since ParseOrder read all of it: a caller that took b out of a
+// larger JSON document unchecked (a log entry) need not scan it separately.
+// exact is false whenever the JSON could not be decoded.
+func ParseOrderExact(b []byte) (o *Order, exact bool, err error) {
 	i, j := bytes.IndexByte(b, '{'), bytes.LastIndexByte(b, '}')
 	if i < 0 || j < i {
-		return nil, ErrOrderNoJSON
+		return nil, false, ErrOrderNoJSON
 	}
 	dec := json.NewDecoder(bytes.NewReader(b[i : j+1]))
 	dec.DisallowUnknownFields()
-	var o Order
-	if err := dec.Decode(&o); err != nil {
-		return nil, fmt.Errorf("beställning: %w", err)
+	o = new(Order)
+	if err := dec.Decode(o); err != nil {
+		return nil, false, fmt.Errorf("beställning: %w", err)
 	}
+	exact = i == 0 && j == len(b)-1 && dec.InputOffset() == int64(len(b))
+	o, err = o.validate()
+	return o, exact, err
+}
+
+// validate cleans a decoded order and checks its mandatory fields.
+func (o *Order) validate() (*Order, error) {
 	o.clean()
 	if o.Plattform == "" {
 		return nil, ErrOrderPlatform
@@ -130,7 +147,7 @@ func ParseOrder(b []byte) (*Order, error) {
 			return nil, fmt.Errorf("beställning bestallningsTidpunkt: %w", err)
 		}
 	}
-	return &o, nil
+	return o, nil
 }
 
 // cleanOrderText is TAK's JsonUtils.cleanupString.
@@ -231,21 +248,46 @@ const (
 )
 
 // String renders the report exactly as TAK's BestallningsRapport.toString.
+// An order of 100,000 entries has a report of some 20 MB: it is sized first
+// and written in one allocation.
 func (r *OrderReport) String() string {
-	var b strings.Builder
-	for _, f := range r.Metadata {
-		fmt.Fprintf(&b, "%s: %s\n", f.Name, f.Value)
-	}
-	for _, part := range []struct {
+	parts := [...]struct {
 		name     string
 		sections []ReportSection
-	}{{"Inkludera", r.Inkludera}, {"Exkludera", r.Exkludera}} {
-		fmt.Fprintf(&b, "\n%s:\n", part.name)
+	}{{"Inkludera", r.Inkludera}, {"Exkludera", r.Exkludera}}
+	n := 0
+	for _, f := range r.Metadata {
+		n += len(f.Name) + len(": ") + len(f.Value) + len("\n")
+	}
+	for _, part := range parts {
+		n += len("\n") + len(part.name) + len(":\n")
+		for _, s := range part.sections {
+			n += len(s.Name) + len(":\n")
+			for _, l := range s.Lines {
+				n += len(l.Status) + len(": ") + len(l.Value) + len("\n")
+			}
+		}
+	}
+	var b strings.Builder
+	b.Grow(n)
+	for _, f := range r.Metadata {
+		b.WriteString(f.Name)
+		b.WriteString(": ")
+		b.WriteString(f.Value)
+		b.WriteByte('\n')
+	}
+	for _, part := range parts {
+		b.WriteByte('\n')
+		b.WriteString(part.name)
+		b.WriteString(":\n")
 		for _, s := range part.sections {
 			b.WriteString(s.Name)
 			b.WriteString(":\n")
 			for _, l := range s.Lines {
-				fmt.Fprintf(&b, "%s: %s\n", l.Status, l.Value)
+				b.WriteString(string(l.Status))
+				b.WriteString(": ")
+				b.WriteString(l.Value)
+				b.WriteByte('\n')
 			}
 		}
 	}
@@ -269,7 +311,6 @@ func (r *OrderReport) Section(inkludera bool, name string) []ReportLine {
 
 // The content rules of TAK's EntityValidator, as messages.properties words them.
 var (
-	orderReHSAID    = regexp.MustCompile(`^[0-9a-zA-Z_\-]+$`)
 	orderReContract = regexp.MustCompile(`^[0-9a-zA-Z_.:\-]+$`)
 	orderReAddress  = regexp.MustCompile(`^[0-9a-zA-Z_.:/\-?&]*$`)
 )
@@ -292,6 +333,13 @@ func ApplyOrder(t *Txn, o *Order, platform string) (*OrderReport, []string, erro
 		return nil, nil, fmt.Errorf("apply order genomforandeTidpunkt: %w", err)
 	}
 	r := &orderRun{t: t, c: t.Catalog(), o: o, platform: platform, from: from, to: addYearsClamped(from, 100), seen: map[string]bool{}}
+	// Each entry of an order is about one entity change: size the change
+	// record once rather than growing it entry by entry.
+	n := 0
+	for _, s := range []*OrderSection{&o.Inkludera, &o.Exkludera} {
+		n += len(s.Tjanstekontrakt) + len(s.Logiskadresser) + len(s.Tjanstekomponenter) + len(s.Anropsbehorigheter) + len(s.Vagval)
+	}
+	t.reserve(n)
 	// Phases as BestallningService#buildBestallningsData: each runs only when
 	// the ones before found nothing wrong.
 	phases := []func() error{r.checkPlatform, r.preparePlain, r.prepareRelations, r.prepareComplex}
@@ -317,7 +365,9 @@ type orderRun struct {
 	platform string
 	from, to Date
 	errs     []string
-	seen     map[string]bool
+
+	fromText, toText string // from and to as text, once needed (dateText)
+	seen             map[string]bool
 
 	// report lines per heading, filled as entities are touched: an order
 	// touches each route and authorization at most once (the duplicate check
@@ -487,6 +537,17 @@ func (r *orderRun) duplicates(keys [][]string, msg string) {
 // exactly when their folded forms are equal.
 func foldInto(b *strings.Builder, s string) {
 	for _, r := range s {
+		if r < utf8.RuneSelf {
+			// ASCII: the orbit of a letter is its two cases (k and s also
+			// reach U+212A and U+017F, which are larger), so the smallest
+			// is the upper case.
+			c := byte(r)
+			if 'a' <= c && c <= 'z' {
+				c -= 'a' - 'A'
+			}
+			b.WriteByte(c)
+			continue
+		}
 		min := r
 		for f := unicode.SimpleFold(r); f != r; f = unicode.SimpleFold(f) {
 			if f < min {
@@ -529,13 +590,16 @@ func (r *orderRun) overlappingAuthorizations(ns, la, consumer string) []Authoriz
 	return out
 }
 
+// Report lines are written once per entity of an order (100,000 for a large
+// one), so they are concatenated rather than formatted.
 func (r *orderRun) routeText(v Route) string {
 	la, _ := r.c.LogicalAddress(v.LogicalAddressID)
 	con, _ := r.c.Contract(v.ContractID)
 	a, _ := r.c.CallAddress(v.CallAddressID)
 	p, _ := r.c.RivProfile(a.ProfileID)
 	comp, _ := r.c.Component(a.ComponentID)
-	return fmt.Sprintf("%s - %s - %s - %s - %s (%s - %s)", la.HSAID, con.Namespace, comp.HSAID, p.Name, a.URL, v.From, v.To)
+	return la.HSAID + " - " + con.Namespace + " - " + comp.HSAID + " - " + p.Name + " - " + a.URL +
+		" (" + r.dateText(v.From) + " - " + r.dateText(v.To) + ")"
 }
 
 func (r *orderRun) authText(v Authorization) string {
@@ -543,7 +607,26 @@ func (r *orderRun) authText(v Authorization) string {
 	con, _ := r.c.Contract(v.ContractID)
 	cons, _ := r.c.Component(v.ConsumerID)
 	// Two spaces before the dates, as TAK writes it.
-	return fmt.Sprintf("%s - %s - %s  (%s - %s)", la.HSAID, cons.HSAID, con.Namespace, v.From, v.To)
+	return la.HSAID + " - " + cons.HSAID + " - " + con.Namespace +
+		"  (" + r.dateText(v.From) + " - " + r.dateText(v.To) + ")"
+}
+
+// dateText is d.String(), remembered for the order's own from and to dates,
+// which most report lines carry.
+func (r *orderRun) dateText(d Date) string {
+	switch d {
+	case r.from:
+		if r.fromText == "" {
+			r.fromText = d.String()
+		}
+		return r.fromText
+	case r.to:
+		if r.toText == "" {
+			r.toText = d.String()
+		}
+		return r.toText
+	}
+	return d.String()
 }
 
 func (r *orderRun) routeDuplicateError(v Route) {
@@ -671,10 +754,25 @@ func orderHSAIDErrors(v string, allowStar bool) []string {
 	if orderTextLen(v) > 255 {
 		out = append(out, "HSA-ID har felaktig längd")
 	}
-	if !(allowStar && v == "*") && !orderReHSAID.MatchString(v) {
+	if !(allowStar && v == "*") && !isOrderHSAID(v) {
 		out = append(out, "HSA-ID har ogiltigt innehåll")
 	}
 	return out
+}
+
+// isOrderHSAID is TAK's HSA-ID rule, ^[0-9a-zA-Z_\-]+$, without a regexp (it
+// runs for every logical address of an order).
+func isOrderHSAID(v string) bool {
+	if v == "" {
+		return false
+	}
+	for i := 0; i < len(v); i++ {
+		c := v[i]
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
 }
 
 func orderDescriptionErrors(v string) []string {

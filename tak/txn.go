@@ -204,7 +204,7 @@ func (t *Txn) PutRivProfile(p RivProfile) (RivProfile, error) {
 	}
 	t.c.profiles.set(p.ID, p, t.tag)
 	t.reindexRoutes(rs)
-	t.record(KindRivProfile, p.ID, old, exists, p, true)
+	recordPut(t, KindRivProfile, p.ID, old, exists, p)
 	return p, nil
 }
 
@@ -234,7 +234,7 @@ func (t *Txn) PutContract(v Contract) (Contract, error) {
 	t.c.contracts.set(v.ID, v, t.tag)
 	t.reindexRoutes(rs)
 	t.reindexAuths(as)
-	t.record(KindContract, v.ID, old, exists, v, true)
+	recordPut(t, KindContract, v.ID, old, exists, v)
 	return v, nil
 }
 
@@ -267,7 +267,7 @@ func (t *Txn) PutComponent(v Component) (Component, error) {
 	t.c.comps.set(v.ID, v, t.tag)
 	t.reindexRoutes(rs)
 	t.reindexAuths(as)
-	t.record(KindComponent, v.ID, old, exists, v, true)
+	recordPut(t, KindComponent, v.ID, old, exists, v)
 	return v, nil
 }
 
@@ -297,7 +297,7 @@ func (t *Txn) PutLogicalAddress(v LogicalAddress) (LogicalAddress, error) {
 	t.c.las.set(v.ID, v, t.tag)
 	t.reindexRoutes(rs)
 	t.reindexAuths(as)
-	t.record(KindLogicalAddress, v.ID, old, exists, v, true)
+	recordPut(t, KindLogicalAddress, v.ID, old, exists, v)
 	return v, nil
 }
 
@@ -351,7 +351,7 @@ func (t *Txn) PutCallAddress(v CallAddress) (CallAddress, error) {
 	t.incRef(KindComponent, v.ComponentID, 1)
 	t.c.addrs.set(v.ID, v, t.tag)
 	t.reindexRoutes(rs)
-	t.record(KindCallAddress, v.ID, old, exists, v, true)
+	recordPut(t, KindCallAddress, v.ID, old, exists, v)
 	return v, nil
 }
 
@@ -394,7 +394,7 @@ func (t *Txn) PutRoute(v Route) (Route, error) {
 	t.c.routes.set(v.ID, v, t.tag)
 	t.routeRefs(v, 1)
 	t.indexRoute(v)
-	t.record(KindRoute, v.ID, old, exists, v, true)
+	recordPut(t, KindRoute, v.ID, old, exists, v)
 	return v, nil
 }
 
@@ -442,7 +442,7 @@ func (t *Txn) PutAuthorization(v Authorization) (Authorization, error) {
 	t.c.auths.set(v.ID, v, t.tag)
 	t.authRefs(v, 1)
 	t.indexAuth(v)
-	t.record(KindAuthorization, v.ID, old, exists, v, true)
+	recordPut(t, KindAuthorization, v.ID, old, exists, v)
 	return v, nil
 }
 
@@ -473,7 +473,7 @@ func (t *Txn) PutFilter(v Filter) (Filter, error) {
 	t.addChild(ref{KindAuthorization, v.AuthorizationID}, v.ID)
 	t.incRef(KindAuthorization, v.AuthorizationID, 1)
 	t.c.filters.set(v.ID, v, t.tag)
-	t.record(KindFilter, v.ID, old, exists, v, true)
+	recordPut(t, KindFilter, v.ID, old, exists, v)
 	return v, nil
 }
 
@@ -504,7 +504,7 @@ func (t *Txn) PutCategorization(v Categorization) (Categorization, error) {
 	t.addChild(ref{KindFilter, v.FilterID}, v.ID)
 	t.incRef(KindFilter, v.FilterID, 1)
 	t.c.cats.set(v.ID, v, t.tag)
-	t.record(KindCategorization, v.ID, old, exists, v, true)
+	recordPut(t, KindCategorization, v.ID, old, exists, v)
 	return v, nil
 }
 
@@ -523,7 +523,7 @@ func (t *Txn) Delete(k Kind, id int64) error {
 		}
 		t.c.profileByName.del(lower(old.Name), t.tag)
 		t.c.profiles.del(id, t.tag)
-		t.record(k, id, old, true, nil, false)
+		t.recordDelete(k, id, old)
 	case KindContract:
 		old, ok := t.c.contracts.get(id)
 		if !ok {
@@ -531,7 +531,7 @@ func (t *Txn) Delete(k Kind, id int64) error {
 		}
 		t.c.contractByNS.del(lower(old.Namespace), t.tag)
 		t.c.contracts.del(id, t.tag)
-		t.record(k, id, old, true, nil, false)
+		t.recordDelete(k, id, old)
 	case KindComponent:
 		old, ok := t.c.comps.get(id)
 		if !ok {
@@ -539,7 +539,7 @@ func (t *Txn) Delete(k Kind, id int64) error {
 		}
 		t.c.compByHSA.del(lower(old.HSAID), t.tag)
 		t.c.comps.del(id, t.tag)
-		t.record(k, id, old, true, nil, false)
+		t.recordDelete(k, id, old)
 	case KindLogicalAddress:
 		old, ok := t.c.las.get(id)
 		if !ok {
@@ -547,7 +547,7 @@ func (t *Txn) Delete(k Kind, id int64) error {
 		}
 		t.c.laByHSA.del(lower(old.HSAID), t.tag)
 		t.c.las.del(id, t.tag)
-		t.record(k, id, old, true, nil, false)
+		t.recordDelete(k, id, old)
 	case KindCallAddress:
 		old, ok := t.c.addrs.get(id)
 		if !ok {
@@ -561,7 +561,7 @@ func (t *Txn) Delete(k Kind, id int64) error {
 		t.incRef(KindRivProfile, old.ProfileID, -1)
 		t.incRef(KindComponent, old.ComponentID, -1)
 		t.c.addrs.del(id, t.tag)
-		t.record(k, id, old, true, nil, false)
+		t.recordDelete(k, id, old)
 	case KindRoute:
 		old, ok := t.c.routes.get(id)
 		if !ok {
@@ -570,7 +570,7 @@ func (t *Txn) Delete(k Kind, id int64) error {
 		t.unindexRoute(old)
 		t.routeRefs(old, -1)
 		t.c.routes.del(id, t.tag)
-		t.record(k, id, old, true, nil, false)
+		t.recordDelete(k, id, old)
 	case KindAuthorization:
 		old, ok := t.c.auths.get(id)
 		if !ok {
@@ -579,7 +579,7 @@ func (t *Txn) Delete(k Kind, id int64) error {
 		t.unindexAuth(old)
 		t.authRefs(old, -1)
 		t.c.auths.del(id, t.tag)
-		t.record(k, id, old, true, nil, false)
+		t.recordDelete(k, id, old)
 	case KindFilter:
 		old, ok := t.c.filters.get(id)
 		if !ok {
@@ -588,7 +588,7 @@ func (t *Txn) Delete(k Kind, id int64) error {
 		t.removeChild(ref{KindAuthorization, old.AuthorizationID}, id)
 		t.incRef(KindAuthorization, old.AuthorizationID, -1)
 		t.c.filters.del(id, t.tag)
-		t.record(k, id, old, true, nil, false)
+		t.recordDelete(k, id, old)
 	case KindCategorization:
 		old, ok := t.c.cats.get(id)
 		if !ok {
@@ -597,7 +597,7 @@ func (t *Txn) Delete(k Kind, id int64) error {
 		t.removeChild(ref{KindFilter, old.FilterID}, id)
 		t.incRef(KindFilter, old.FilterID, -1)
 		t.c.cats.del(id, t.tag)
-		t.record(k, id, old, true, nil, false)
+		t.recordDelete(k, id, old)
 	default:
 		return fmt.Errorf("delete: unknown kind %d", k)
 	}

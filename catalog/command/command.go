@@ -149,14 +149,25 @@ func Encode(t Type, payload any) ([]byte, error) {
 
 // Decode splits an entry into its type and decoded payload (a pointer to one
 // of the payload structs above).
-func Decode(b []byte) (Type, any, error) {
+//
+// An order entry's Order is taken out of the entry as it stands, without
+// checking that it is JSON: an order of 100,000 entries is over 10 MB of
+// JSON, and the caller parses it anyway. The caller must then confirm that
+// Order is exactly one JSON value (tak.ParseOrderExact tells) and otherwise
+// decode the entry with DecodeChecked, which is what Decode did before.
+func Decode(b []byte) (Type, any, error) { return decode(b, false) }
+
+// DecodeChecked is Decode checking all of the payload, an order's JSON
+// included: it fails on every entry encoding/json would refuse.
+func DecodeChecked(b []byte) (Type, any, error) { return decode(b, true) }
+
+func decode(b []byte, checked bool) (Type, any, error) {
 	if len(b) < 2 {
 		return 0, nil, fmt.Errorf("decode catalog entry: %d bytes", len(b))
 	}
 	t, flags, body := Type(b[0]), b[1], b[2:]
 	if flags&flagDeflate != 0 {
-		r := flate.NewReader(bytes.NewReader(body))
-		d, err := io.ReadAll(io.LimitReader(r, MaxPayload+1))
+		d, err := inflate(body)
 		if err != nil {
 			return t, nil, fmt.Errorf("decompress %s entry: %w", t, err)
 		}
@@ -170,6 +181,11 @@ func Decode(b []byte) (Type, any, error) {
 	case TypeMutate:
 		v = &Mutate{}
 	case TypeOrder:
+		if !checked {
+			if o, ok := decodeOrderUnchecked(body); ok {
+				return t, o, nil
+			}
+		}
 		v = &Order{}
 	case TypeImport:
 		v = &Import{}
@@ -186,4 +202,62 @@ func Decode(b []byte) (Type, any, error) {
 		return t, nil, fmt.Errorf("decode %s entry: %w", t, err)
 	}
 	return t, v, nil
+}
+
+// decodeOrderUnchecked decodes an order payload in the form Encode writes
+// it, {"meta":…,"platform":…,"order":…}, decoding meta and platform but
+// leaving order unread: it is the rest of the payload up to the final brace.
+// If order is one JSON value the result is what json.Unmarshal gives; if it
+// is not, the payload was not one Encode wrote (see Decode). Anything else
+// (other key order, spacing, duplicate meta or platform) is not ok, and is
+// left to json.Unmarshal.
+func decodeOrderUnchecked(body []byte) (*Order, bool) {
+	const metaKey, platformKey, orderKey = `{"meta":`, `,"platform":`, `,"order":`
+	rest, ok := bytes.CutPrefix(body, []byte(metaKey))
+	if !ok || len(rest) == 0 || rest[len(rest)-1] != '}' {
+		return nil, false
+	}
+	rest = rest[:len(rest)-1]
+	var o Order
+	if rest, ok = decodeFirst(rest, &o.Meta); !ok {
+		return nil, false
+	}
+	if rest, ok = bytes.CutPrefix(rest, []byte(platformKey)); !ok {
+		return nil, false
+	}
+	if rest, ok = decodeFirst(rest, &o.Platform); !ok {
+		return nil, false
+	}
+	if rest, ok = bytes.CutPrefix(rest, []byte(orderKey)); !ok || len(rest) == 0 {
+		return nil, false
+	}
+	// Unlike json.RawMessage's UnmarshalJSON this does not copy: Order
+	// shares the entry's (or the inflated payload's) bytes.
+	o.Order = rest
+	return &o, true
+}
+
+// decodeFirst decodes the JSON value b starts with into v and returns what
+// follows it. Only v's value is read, not the rest of b.
+func decodeFirst(b []byte, v any) ([]byte, bool) {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	if err := dec.Decode(v); err != nil {
+		return nil, false
+	}
+	return b[dec.InputOffset():], true
+}
+
+// inflate decompresses a payload, reading at most MaxPayload+1 bytes. It
+// inflates twice, first only to learn the size: that is cheap next to
+// growing a buffer step by step to the 10 MB or more of a large order.
+func inflate(body []byte) ([]byte, error) {
+	n, err := io.Copy(io.Discard, io.LimitReader(flate.NewReader(bytes.NewReader(body)), MaxPayload+1))
+	if err != nil {
+		return nil, err
+	}
+	d := make([]byte, n)
+	if _, err := io.ReadFull(flate.NewReader(bytes.NewReader(body)), d); err != nil {
+		return nil, err
+	}
+	return d, nil
 }

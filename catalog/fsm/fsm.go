@@ -113,7 +113,10 @@ func (f *FSM) Apply(l *raft.Log) any {
 	case *command.Mutate:
 		res = f.applyMutate(cur, p)
 	case *command.Order:
-		res = f.applyOrder(cur, p)
+		res, err = f.applyOrder(cur, p, l.Data)
+		if err != nil {
+			panic(fmt.Sprintf("catalog entry %d: %v (upgrade this node)", l.Index, err))
+		}
 	case *command.Import:
 		res = f.applyImport(cur, p)
 	case *command.Rollback:
@@ -176,22 +179,35 @@ func (f *FSM) applyMutate(cur *tak.Catalog, p *command.Mutate) *Result {
 	return res
 }
 
-func (f *FSM) applyOrder(cur *tak.Catalog, p *command.Order) *Result {
-	o, err := tak.ParseOrder(p.Order)
+// applyOrder applies an order entry; data is the whole entry. An error means
+// the entry cannot be decoded (as from command.Decode), not a refused order.
+func (f *FSM) applyOrder(cur *tak.Catalog, p *command.Order, data []byte) (*Result, error) {
+	o, exact, err := tak.ParseOrderExact(p.Order)
+	if !exact {
+		// command.Decode left the order's JSON unchecked. It is not exactly
+		// one JSON object, so decode the entry in full as every node always
+		// has, and refuse it (stop) or parse the order as decoded that way.
+		_, v, derr := command.DecodeChecked(data)
+		if derr != nil {
+			return nil, derr
+		}
+		p = v.(*command.Order)
+		o, err = tak.ParseOrder(p.Order)
+	}
 	if err != nil {
-		return &Result{Seq: cur.Seq(), Err: err}
+		return &Result{Seq: cur.Seq(), Err: err}, nil
 	}
 	t := cur.Begin()
 	rep, errs, err := tak.ApplyOrder(t, o, p.Platform)
 	if err != nil {
-		return &Result{Seq: cur.Seq(), Err: err}
+		return &Result{Seq: cur.Seq(), Err: err}, nil
 	}
 	if len(errs) > 0 {
-		return &Result{Seq: cur.Seq(), Errors: errs}
+		return &Result{Seq: cur.Seq(), Errors: errs}, nil
 	}
 	res := f.commit(t, p.Meta)
 	res.Report = rep.String()
-	return res
+	return res, nil
 }
 
 func (f *FSM) applyImport(cur *tak.Catalog, p *command.Import) *Result {

@@ -515,6 +515,10 @@ func TestApplyUnknownType(t *testing.T) {
 		{name: "unknown ignorable type with a deflated payload", data: mustEncode(t, command.IgnoreUnknown|0x42, map[string]string{"x": strings.Repeat("y", 40<<10)})},
 		{name: "known type with a corrupt payload", data: []byte{byte(command.TypeMutate), 0, '{'}, wantPanic: "decode mutate entry"},
 		{name: "too short", data: []byte{1}, wantPanic: "catalog entry 7"},
+		// command.Decode leaves an order's JSON unchecked; Apply must still
+		// stop on one that is not JSON, as it did when Decode checked it.
+		{name: "order entry with corrupt order JSON", data: append([]byte{byte(command.TypeOrder), 0}, `{"meta":{},"platform":"SKLTP-TEST","order":{"plattform":"SKLTP-TEST"]}`...), wantPanic: "decode order entry"},
+		{name: "order entry with an order that is not an object", data: append([]byte{byte(command.TypeOrder), 0}, `{"meta":{},"platform":"SKLTP-TEST","order":{"plattform":"SKLTP-TEST"} x}`...), wantPanic: "decode order entry"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -811,4 +815,21 @@ func diffLines(got, want string) string {
 		}
 	}
 	return strings.Join(out, "\n")
+}
+
+// TestApplyOrderEntryNotAsEncoded: an order entry in a form Encode does not
+// write (here a repeated "order" key, the last of which counts) applies the
+// order encoding/json decodes, although command.Decode took the order out
+// unchecked.
+func TestApplyOrderEntryNotAsEncoded(t *testing.T) {
+	f := seedFSM(t)
+	good := `{"plattform":"SKLTP-TEST","genomforandeTidpunkt":"2026-01-01T00:00:00+0000","kommentar":"last","inkludera":{"logiskadresser":[{"hsaId":"SE-NOT-AS-ENCODED","beskrivning":"x"}]}}`
+	data := append([]byte{byte(command.TypeOrder), 0}, `{"meta":{"actor":"a","source":"order","time":1},"platform":"SKLTP-TEST","order":{"plattform":"OTHER"},"order":`+good+`}`...)
+	res, ok := applyBytes(f, 9, data).(*fsm.Result)
+	if !ok || res.Err != nil || len(res.Errors) > 0 {
+		t.Fatalf("result %#v", res)
+	}
+	if _, ok := f.Current().LogicalAddressByHSAID("SE-NOT-AS-ENCODED"); !ok {
+		t.Error("the last order in the entry was not applied")
+	}
 }
