@@ -21,7 +21,7 @@ type testPKI struct {
 	pool *x509.CertPool
 }
 
-func newTestPKI(t *testing.T) *testPKI {
+func newTestPKI(t testing.TB) *testPKI {
 	t.Helper()
 	ca, err := pki.NewCA("gossip test CA", pki.ECDSAP256, 0)
 	if err != nil {
@@ -32,7 +32,7 @@ func newTestPKI(t *testing.T) *testPKI {
 	return &testPKI{ca: ca, pool: pool}
 }
 
-func (p *testPKI) tls(t *testing.T, name string) (server, client *tls.Config) {
+func (p *testPKI) tls(t testing.TB, name string) (server, client *tls.Config) {
 	t.Helper()
 	is, err := p.ca.Issue(pki.Request{CommonName: name, IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}})
 	if err != nil {
@@ -50,7 +50,7 @@ func (p *testPKI) tls(t *testing.T, name string) (server, client *tls.Config) {
 var testKey = bytes.Repeat([]byte{7}, 32)
 
 // testConfig is a fast-timing pool config on loopback.
-func testConfig(t *testing.T, p *testPKI, name string, seeds ...string) Config {
+func testConfig(t testing.TB, p *testPKI, name string, seeds ...string) Config {
 	srv, cli := p.tls(t, name)
 	c := DefaultConfig()
 	c.Name = name
@@ -69,7 +69,7 @@ func testConfig(t *testing.T, p *testPKI, name string, seeds ...string) Config {
 }
 
 // startPool runs a pool until the test ends; stop ends it early.
-func startPool(t *testing.T, c Config) (p *Pool, stop func()) {
+func startPool(t testing.TB, c Config) (p *Pool, stop func()) {
 	t.Helper()
 	p, err := New(c)
 	if err != nil {
@@ -96,7 +96,7 @@ func startPool(t *testing.T, c Config) (p *Pool, stop func()) {
 	return p, stop
 }
 
-func waitFor(t *testing.T, what string, timeout time.Duration, cond func() bool, show ...*Pool) {
+func waitFor(t testing.TB, what string, timeout time.Duration, cond func() bool, show ...*Pool) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for !cond() {
@@ -239,4 +239,55 @@ func TestMetaEncoding(t *testing.T) {
 	if _, err := DecodeMeta([]byte{1, 0, 200}); err == nil {
 		t.Error("malformed length accepted")
 	}
+}
+
+// BenchmarkFederationFailureDetection: seven members with the federation
+// defaults (DefaultFederationConfig, not test timings) on loopback; one
+// stops without leaving; reported: seconds until every other member sees
+// it failed ("detect-s", goal ≤ 5 s) and gossip bytes sent per member per
+// second while all seven were up ("B/s/member").
+func BenchmarkFederationFailureDetection(b *testing.B) {
+	pk := newTestPKI(b)
+	var detect, bw float64
+	for i := 0; i < b.N; i++ {
+		pools := make([]*Pool, 7)
+		stops := make([]func(), 7)
+		for j := range pools {
+			c := DefaultFederationConfig()
+			srv, cli := pk.tls(b, fmt.Sprintf("p%d", j))
+			c.Name, c.BindAddr, c.Label, c.Keys = fmt.Sprintf("p%d", j), "127.0.0.1:0", "bench", [][]byte{testKey}
+			c.ServerTLS, c.ClientTLS = srv, cli
+			c.Meta = Meta{Platform: fmt.Sprintf("P%d", j), RouterAddr: "127.0.0.1:1"}
+			if j > 0 {
+				c.Seeds = []string{pools[0].Addr()}
+			}
+			pools[j], stops[j] = startPool(b, c)
+		}
+		for _, p := range pools {
+			waitFor(b, "seven alive", 30*time.Second, func() bool { return strings.Count(states(p), "alive") == 7 })
+		}
+		var before uint64
+		for _, p := range pools {
+			before += p.BytesSent()
+		}
+		time.Sleep(5 * time.Second)
+		var after uint64
+		for _, p := range pools {
+			after += p.BytesSent()
+		}
+		bw += float64(after-before) / 7 / 5
+		t0 := time.Now()
+		stops[6]()
+		for _, p := range pools[:6] {
+			waitFor(b, "p6 failed everywhere", 60*time.Second, func() bool { return strings.Contains(states(p), "p6=failed") })
+		}
+		d := time.Since(t0).Seconds()
+		b.Logf("run %d: failure seen by all six after %.2f s", i, d)
+		detect += d
+		for _, s := range stops[:6] {
+			s()
+		}
+	}
+	b.ReportMetric(detect/float64(b.N), "detect-s")
+	b.ReportMetric(bw/float64(b.N), "B/s/member")
 }

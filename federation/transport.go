@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/memberlist"
@@ -21,6 +22,7 @@ type tlsTransport struct {
 	client *tls.Config
 
 	streams  chan net.Conn
+	sent     atomic.Uint64 // bytes sent: UDP payloads and TCP stream bytes (inside TLS)
 	stop     chan struct{} // closed when Shutdown starts: stop handing streams on
 	done     chan struct{} // closed when the NetTransport has shut down
 	stopOnce sync.Once
@@ -46,7 +48,7 @@ func (t *tlsTransport) accept() {
 		select {
 		case c := <-in:
 			select {
-			case t.streams <- tls.Server(c, t.server):
+			case t.streams <- countingConn{tls.Server(c, t.server), &t.sent}:
 			case <-t.stop:
 				c.Close()
 			}
@@ -57,6 +59,28 @@ func (t *tlsTransport) accept() {
 }
 
 func (t *tlsTransport) StreamCh() <-chan net.Conn { return t.streams }
+
+func (t *tlsTransport) WriteTo(b []byte, addr string) (time.Time, error) {
+	t.sent.Add(uint64(len(b)))
+	return t.NetTransport.WriteTo(b, addr)
+}
+
+func (t *tlsTransport) WriteToAddress(b []byte, a memberlist.Address) (time.Time, error) {
+	t.sent.Add(uint64(len(b)))
+	return t.NetTransport.WriteToAddress(b, a)
+}
+
+// countingConn counts what a stream sends, for the pool's bandwidth figure.
+type countingConn struct {
+	net.Conn
+	sent *atomic.Uint64
+}
+
+func (c countingConn) Write(b []byte) (int, error) {
+	n, err := c.Conn.Write(b)
+	c.sent.Add(uint64(n))
+	return n, err
+}
 
 func (t *tlsTransport) DialTimeout(addr string, timeout time.Duration) (net.Conn, error) {
 	return t.DialAddressTimeout(memberlist.Address{Addr: addr}, timeout)
@@ -81,7 +105,7 @@ func (t *tlsTransport) DialAddressTimeout(a memberlist.Address, timeout time.Dur
 		return nil, fmt.Errorf("gossip TLS handshake with %s: %w", a.Addr, err)
 	}
 	_ = tc.SetDeadline(time.Time{})
-	return tc, nil
+	return countingConn{tc, &t.sent}, nil
 }
 
 func (t *tlsTransport) Shutdown() error {

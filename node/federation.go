@@ -29,14 +29,13 @@ func federationPool(cfg *config.Config, serverTLS, clientTLS *tls.Config, n *Nod
 	if err != nil {
 		return nil, fmt.Errorf("federation keys: %w", err)
 	}
-	fc := federation.DefaultConfig()
+	fc := federation.DefaultFederationConfig()
 	fc.Name = cfg.Node.Platform + "/" + cfg.Node.Name
 	fc.BindAddr, fc.AdvertiseAddr = f.Bind, f.Advertise
 	fc.Label = f.Label
 	fc.Keys = keys
 	fc.ServerTLS, fc.ClientTLS = serverTLS, clientTLS
 	fc.Seeds = f.Join
-	fc.WAN = true
 	fc.Meta = n.federationMeta()
 	if f.ProbeInterval > 0 {
 		fc.ProbeInterval = f.ProbeInterval

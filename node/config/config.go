@@ -170,7 +170,8 @@ type Federation struct {
 	// AllowPlatforms lists the peer platforms this platform routes to; a
 	// member of any other platform is ignored. Empty: none.
 	AllowPlatforms []string `yaml:"allow_platforms"`
-	// ProbeInterval overrides memberlist's WAN probe interval (5s). 0: preset.
+	// ProbeInterval overrides the federation's probe interval (800ms, which
+	// detects a failed node in about 4 s). 0: default.
 	ProbeInterval time.Duration `yaml:"probe_interval"`
 }
 
