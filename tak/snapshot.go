@@ -2,12 +2,14 @@ package tak
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"hash/crc32"
 	"io"
+	"slices"
 )
 
 // Snapshot format (see catalog/DESIGN.md). A compact binary stream, because a
@@ -185,50 +187,119 @@ func (l changeLog) export() []snapshotChange {
 	return out
 }
 
-type snapReader struct {
-	r   *bufio.Reader
-	crc uint32
-	err error
+// snapDecoder reads a snapshot through a buffer of its own: a field costs
+// no call per byte, a string is compared (for interning) in the buffer
+// without a copy, and the checksum is taken a buffer at a time.
+type snapDecoder struct {
+	r      io.Reader
+	b      []byte // b[p:] is read from r but not yet decoded
+	p      int
+	crc    uint32 // of the bytes decoded and dropped from b
+	rerr   error  // what r returned last, once it returned an error
+	err    error
+	intern map[string]string
 }
 
-func (s *snapReader) ReadByte() (byte, error) {
-	b, err := s.r.ReadByte()
-	if err == nil {
-		s.crc = crc32.Update(s.crc, crc32.IEEETable, []byte{b})
+const snapBuf = 1 << 20
+
+// fill makes n undecoded bytes available, if the stream holds them.
+func (d *snapDecoder) fill(n int) bool {
+	if len(d.b)-d.p >= n {
+		return true
 	}
-	return b, err
+	d.crc = crc32.Update(d.crc, crc32.IEEETable, d.b[:d.p])
+	if n > cap(d.b) {
+		nb := make([]byte, len(d.b)-d.p, max(n, snapBuf))
+		copy(nb, d.b[d.p:])
+		d.b = nb
+	} else {
+		d.b = d.b[:copy(d.b, d.b[d.p:])]
+	}
+	d.p = 0
+	for empty := 0; len(d.b) < n && d.rerr == nil; {
+		m, err := d.r.Read(d.b[len(d.b):cap(d.b)])
+		d.b = d.b[:len(d.b)+m]
+		if err != nil {
+			d.rerr = err
+		} else if m > 0 {
+			empty = 0
+		} else if empty++; empty > 100 {
+			d.rerr = io.ErrNoProgress
+		}
+	}
+	return len(d.b) >= n
 }
 
-func (s *snapReader) fail(err error) {
-	if s.err == nil {
-		s.err = err
+// short records that the stream ended (or failed) inside a field.
+func (d *snapDecoder) short() {
+	if d.rerr != nil && d.rerr != io.EOF {
+		d.fail(d.rerr)
+		return
+	}
+	d.fail(io.ErrUnexpectedEOF)
+}
+
+// crcSoFar is the checksum of every byte decoded.
+func (d *snapDecoder) crcSoFar() uint32 { return crc32.Update(d.crc, crc32.IEEETable, d.b[:d.p]) }
+
+func (d *snapDecoder) fail(err error) {
+	if d.err == nil {
+		d.err = err
 	}
 }
 
-func (s *snapReader) byte1() byte {
-	if s.err != nil {
+func (d *snapDecoder) byte1() byte {
+	if d.err != nil {
 		return 0
 	}
-	b, err := s.ReadByte()
-	s.fail(err)
+	if d.p >= len(d.b) && !d.fill(1) {
+		d.short()
+		return 0
+	}
+	b := d.b[d.p]
+	d.p++
 	return b
 }
 
-func (s *snapReader) uvar() uint64 {
-	if s.err != nil {
+var errVarint = errors.New("varint overflows 64 bits")
+
+func (d *snapDecoder) uvar() uint64 {
+	if d.err != nil {
 		return 0
 	}
-	v, err := binary.ReadUvarint(s)
-	s.fail(err)
+	if len(d.b)-d.p < binary.MaxVarintLen64 {
+		d.fill(binary.MaxVarintLen64) // fewer at the end of the stream
+	}
+	v, n := binary.Uvarint(d.b[d.p:])
+	if n <= 0 {
+		if n == 0 {
+			d.short()
+		} else {
+			d.fail(errVarint)
+		}
+		return 0
+	}
+	d.p += n
 	return v
 }
 
-func (s *snapReader) svar() int64 {
-	if s.err != nil {
+func (d *snapDecoder) svar() int64 {
+	if d.err != nil {
 		return 0
 	}
-	v, err := binary.ReadVarint(s)
-	s.fail(err)
+	if len(d.b)-d.p < binary.MaxVarintLen64 {
+		d.fill(binary.MaxVarintLen64) // fewer at the end of the stream
+	}
+	v, n := binary.Varint(d.b[d.p:])
+	if n <= 0 {
+		if n == 0 {
+			d.short()
+		} else {
+			d.fail(errVarint)
+		}
+		return 0
+	}
+	d.p += n
 	return v
 }
 
@@ -236,127 +307,179 @@ func (s *snapReader) svar() int64 {
 // length cannot make restore allocate without limit.
 const maxSnapString = 64 << 20
 
-func (s *snapReader) bytes() []byte {
-	n := s.uvar()
-	if s.err != nil {
+// bytes returns the next length-prefixed field; it aliases the buffer, so
+// it is valid until the next read.
+func (d *snapDecoder) bytes() []byte {
+	n := d.uvar()
+	if d.err != nil {
 		return nil
 	}
 	if n > maxSnapString {
-		s.fail(fmt.Errorf("length %d: %w", n, ErrSnapshotCorrupt))
+		d.fail(fmt.Errorf("length %d: %w", n, ErrSnapshotCorrupt))
 		return nil
 	}
-	b := make([]byte, n)
-	if _, err := io.ReadFull(s.r, b); err != nil {
-		s.fail(err)
+	if !d.fill(int(n)) {
+		d.short()
 		return nil
 	}
-	s.crc = crc32.Update(s.crc, crc32.IEEETable, b)
+	b := d.b[d.p : d.p+int(n) : d.p+int(n)]
+	d.p += int(n)
 	return b
 }
 
-func (s *snapReader) str() string { return string(s.bytes()) }
-func (s *snapReader) date() Date  { return Date(s.svar()) }
+func (d *snapDecoder) str() string { return string(d.bytes()) }
+func (d *snapDecoder) date() Date  { return Date(d.svar()) }
 
-func (s *snapReader) count(limit uint64) int {
-	n := s.uvar()
+// maxIntern bounds the strings istr shares.
+const maxIntern = 4096
+
+// istr is str for fields whose values repeat (agreements, descriptions,
+// URLs, categories): equal values share one string.
+func (d *snapDecoder) istr() string {
+	b := d.bytes()
+	if len(b) == 0 {
+		return ""
+	}
+	if s, ok := d.intern[string(b)]; ok {
+		return s
+	}
+	s := string(b)
+	if len(d.intern) < maxIntern {
+		if d.intern == nil {
+			d.intern = make(map[string]string)
+		}
+		d.intern[s] = s
+	}
+	return s
+}
+
+func (d *snapDecoder) count(limit uint64) int {
+	n := d.uvar()
 	if n > limit {
-		s.fail(fmt.Errorf("count %d: %w", n, ErrSnapshotCorrupt))
+		d.fail(fmt.Errorf("count %d: %w", n, ErrSnapshotCorrupt))
 		return 0
 	}
 	return int(n)
 }
 
+// prealloc bounds the room made for a count read from a snapshot, so a
+// corrupt count cannot make restore preallocate much.
+func prealloc(n int) int { return min(n, 1<<21) }
+
+// Test hooks: snapshotReplay makes ReadSnapshot replay every snapshot, to
+// hold the bulk loader to the replay; snapshotBulked, if set, is told
+// whether the bulk loader took a snapshot.
+var (
+	snapshotReplay bool
+	snapshotBulked func(bool)
+)
+
 // ReadSnapshot rebuilds a catalog from WriteSnapshot's stream, aside from any
-// catalog in use; the caller swaps it in.
+// catalog in use; the caller swaps it in. The snapshot is decoded and its checksum verified before anything is built;
+// the catalog is then bulk-loaded (see bulk.go).
 func ReadSnapshot(r io.Reader) (*Catalog, error) {
-	s := &snapReader{r: bufio.NewReaderSize(r, 1<<20)}
-	magic := make([]byte, len(snapshotMagic)+1)
-	for i := range magic {
-		magic[i] = s.byte1()
-	}
-	if s.err != nil || string(magic[:len(snapshotMagic)]) != snapshotMagic {
+	d := &snapDecoder{r: r, b: make([]byte, 0, snapBuf)}
+	if !d.fill(len(snapshotMagic)+1) || string(d.b[:len(snapshotMagic)]) != snapshotMagic {
+		if d.rerr != nil && d.rerr != io.EOF {
+			return nil, fmt.Errorf("read catalog snapshot header: %w", errors.Join(d.rerr, ErrSnapshotCorrupt))
+		}
 		return nil, fmt.Errorf("read catalog snapshot header: %w", ErrSnapshotCorrupt)
 	}
-	if v := magic[len(snapshotMagic)]; v != snapshotVersion {
+	if v := d.b[len(snapshotMagic)]; v != snapshotVersion {
 		return nil, fmt.Errorf("catalog snapshot format %d: this build reads format %d; upgrade the node", v, snapshotVersion)
 	}
+	d.p = len(snapshotMagic) + 1
 	const maxEntities = 1 << 28
-	seq := s.uvar()
+	seq := d.uvar()
 	var ids [KindCategorization + 1]int64
-	for i, n := 0, s.count(64); i < n; i++ {
-		k := Kind(s.byte1())
-		v := s.svar()
+	for i, n := 0, d.count(64); i < n; i++ {
+		k := Kind(d.byte1())
+		v := d.svar()
 		if k >= KindRivProfile && k <= KindCategorization {
 			ids[k] = v
 		}
 	}
-	t := New().Begin()
-	t.Lenient, t.keepIDs = true, true
-	put := func(err error) {
-		if err != nil {
-			s.fail(fmt.Errorf("restore: %w", err))
-		}
-	}
-	for s.err == nil {
-		k := Kind(s.byte1())
+	var e snapEntities
+	for d.err == nil {
+		k := Kind(d.byte1())
 		if k == 0 {
 			break
 		}
-		n := s.count(maxEntities)
-		for i := 0; i < n && s.err == nil; i++ {
-			switch k {
-			case KindRivProfile:
-				_, err := t.PutRivProfile(RivProfile{ID: s.svar(), Name: s.str(), Description: s.str()})
-				put(err)
-			case KindContract:
-				_, err := t.PutContract(Contract{ID: s.svar(), Namespace: s.str(), Description: s.str(), Major: s.svar(), Minor: s.svar()})
-				put(err)
-			case KindComponent:
-				_, err := t.PutComponent(Component{ID: s.svar(), HSAID: s.str(), Description: s.str()})
-				put(err)
-			case KindLogicalAddress:
-				_, err := t.PutLogicalAddress(LogicalAddress{ID: s.svar(), HSAID: s.str(), Description: s.str()})
-				put(err)
-			case KindCallAddress:
-				_, err := t.PutCallAddress(CallAddress{ID: s.svar(), URL: s.str(), ProfileID: s.svar(), ComponentID: s.svar()})
-				put(err)
-			case KindRoute:
-				_, err := t.PutRoute(Route{ID: s.svar(), LogicalAddressID: s.svar(), ContractID: s.svar(), CallAddressID: s.svar(), From: s.date(), To: s.date()})
-				put(err)
-			case KindAuthorization:
-				_, err := t.PutAuthorization(Authorization{ID: s.svar(), ConsumerID: s.svar(), ContractID: s.svar(), LogicalAddressID: s.svar(), Agreement: s.str(), From: s.date(), To: s.date()})
-				put(err)
-			case KindFilter:
-				_, err := t.PutFilter(Filter{ID: s.svar(), AuthorizationID: s.svar(), ServiceDomain: s.str()})
-				put(err)
-			case KindCategorization:
-				_, err := t.PutCategorization(Categorization{ID: s.svar(), FilterID: s.svar(), Category: s.str()})
-				put(err)
-			default:
-				s.fail(fmt.Errorf("entity kind %d: %w", k, ErrSnapshotCorrupt))
+		n := d.count(maxEntities)
+		if n == 0 {
+			continue
+		}
+		e.sections = append(e.sections, snapSection{k, n})
+		m := prealloc(n)
+		switch k {
+		case KindRivProfile:
+			e.profiles = slices.Grow(e.profiles, m)
+			for i := 0; i < n && d.err == nil; i++ {
+				e.profiles = append(e.profiles, RivProfile{ID: d.svar(), Name: d.str(), Description: cleanDescription(d.istr())})
 			}
+		case KindContract:
+			e.contracts = slices.Grow(e.contracts, m)
+			for i := 0; i < n && d.err == nil; i++ {
+				e.contracts = append(e.contracts, Contract{ID: d.svar(), Namespace: d.str(), Description: cleanDescription(d.istr()), Major: d.svar(), Minor: d.svar()})
+			}
+		case KindComponent:
+			e.comps = slices.Grow(e.comps, m)
+			for i := 0; i < n && d.err == nil; i++ {
+				e.comps = append(e.comps, Component{ID: d.svar(), HSAID: d.str(), Description: cleanDescription(d.istr())})
+			}
+		case KindLogicalAddress:
+			e.las = slices.Grow(e.las, m)
+			for i := 0; i < n && d.err == nil; i++ {
+				e.las = append(e.las, LogicalAddress{ID: d.svar(), HSAID: d.str(), Description: cleanDescription(d.istr())})
+			}
+		case KindCallAddress:
+			e.addrs = slices.Grow(e.addrs, m)
+			for i := 0; i < n && d.err == nil; i++ {
+				e.addrs = append(e.addrs, CallAddress{ID: d.svar(), URL: d.istr(), ProfileID: d.svar(), ComponentID: d.svar()})
+			}
+		case KindRoute:
+			e.routes = slices.Grow(e.routes, m)
+			for i := 0; i < n && d.err == nil; i++ {
+				e.routes = append(e.routes, Route{ID: d.svar(), LogicalAddressID: d.svar(), ContractID: d.svar(), CallAddressID: d.svar(), From: d.date(), To: d.date()})
+			}
+		case KindAuthorization:
+			e.auths = slices.Grow(e.auths, m)
+			for i := 0; i < n && d.err == nil; i++ {
+				e.auths = append(e.auths, Authorization{ID: d.svar(), ConsumerID: d.svar(), ContractID: d.svar(), LogicalAddressID: d.svar(), Agreement: d.istr(), From: d.date(), To: d.date()})
+			}
+		case KindFilter:
+			e.filters = slices.Grow(e.filters, m)
+			for i := 0; i < n && d.err == nil; i++ {
+				e.filters = append(e.filters, Filter{ID: d.svar(), AuthorizationID: d.svar(), ServiceDomain: d.istr()})
+			}
+		case KindCategorization:
+			e.cats = slices.Grow(e.cats, m)
+			for i := 0; i < n && d.err == nil; i++ {
+				e.cats = append(e.cats, Categorization{ID: d.svar(), FilterID: d.svar(), Category: d.istr()})
+			}
+		default:
+			d.fail(fmt.Errorf("entity kind %d: %w", k, ErrSnapshotCorrupt))
 		}
 	}
-	edges := make([]HSAParent, s.count(maxEntities))
-	for i := range edges {
-		edges[i] = HSAParent{HSAID: s.str(), Parent: s.str()}
+	n := d.count(maxEntities)
+	edges := make([]HSAParent, 0, prealloc(n))
+	for i := 0; i < n && d.err == nil; i++ {
+		edges = append(edges, HSAParent{HSAID: d.str(), Parent: d.istr()})
 	}
-	tos := make([]TimeoutEntry, s.count(1<<20))
-	for i := range tos {
-		tos[i] = TimeoutEntry{Contract: s.str(), RouteTimeout: s.svar(), ProducerTimeout: s.svar()}
+	n = d.count(1 << 20)
+	tos := make([]TimeoutEntry, 0, prealloc(n))
+	for i := 0; i < n && d.err == nil; i++ {
+		tos = append(tos, TimeoutEntry{Contract: d.str(), RouteTimeout: d.svar(), ProducerTimeout: d.svar()})
 	}
-	hist := s.bytes()
-	want := s.crc
-	var sum [4]byte
-	if s.err == nil {
-		if _, err := io.ReadFull(s.r, sum[:]); err != nil {
-			s.fail(err)
-		}
+	hist := bytes.Clone(d.bytes()) // the buffer moves on below
+	want := d.crcSoFar()
+	if d.err == nil && !d.fill(4) {
+		d.short()
 	}
-	if s.err != nil {
-		return nil, fmt.Errorf("read catalog snapshot: %w", errors.Join(s.err, ErrSnapshotCorrupt))
+	if d.err != nil {
+		return nil, fmt.Errorf("read catalog snapshot: %w", errors.Join(d.err, ErrSnapshotCorrupt))
 	}
-	if binary.BigEndian.Uint32(sum[:]) != want {
+	if binary.BigEndian.Uint32(d.b[d.p:]) != want {
 		return nil, fmt.Errorf("read catalog snapshot: checksum mismatch: %w", ErrSnapshotCorrupt)
 	}
 	var changes []snapshotChange
@@ -367,11 +490,28 @@ func ReadSnapshot(r io.Reader) (*Catalog, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read catalog snapshot: %w", err)
 	}
+	tree := make(chan *HSATree, 1) // built beside the entities
+	go func() { tree <- hsaTreeBulk(edges) }()
+	var c *Catalog
+	ok := false
+	if !snapshotReplay {
+		c, ok = e.bulk()
+		if snapshotBulked != nil {
+			snapshotBulked(ok)
+		}
+	}
+	if !ok {
+		// Not what a committed catalog writes: replay it, to get exactly
+		// the catalog or the error a replay always gave.
+		if c, err = e.replay(); err != nil {
+			<-tree
+			return nil, fmt.Errorf("read catalog snapshot: %w", errors.Join(fmt.Errorf("restore: %w", err), ErrSnapshotCorrupt))
+		}
+	}
 	// Seal by hand rather than Commit: restoring is not a change, so it must
 	// not add a version or a history record.
-	c := t.c
 	c.seq, c.ids = seq, ids
-	c.hsa = HSATreeFromEdges(edges)
+	c.hsa = <-tree
 	c.timeouts = timeouts
 	var log changeLog
 	for _, ch := range changes {
@@ -382,5 +522,5 @@ func ReadSnapshot(r io.Reader) (*Catalog, error) {
 	for _, k := range Kinds {
 		c.count[k] = c.lenOf(k)
 	}
-	return &c, nil
+	return c, nil
 }
