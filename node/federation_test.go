@@ -110,6 +110,19 @@ func applyOrder(t *testing.T, n *Node, platform string, order json.RawMessage) {
 	}
 }
 
+// issueConsumer issues the consumer certificate (HSA-ID SE-CONSUMER) that
+// fedCall presents.
+func issueConsumer(t *testing.T, p *gossipPlatform) {
+	t.Helper()
+	is, err := p.ca.Issue(pki.Request{CommonName: "consumer", SerialNumber: "SE-CONSUMER"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := pki.WriteFiles(p.dir, "consumer", is); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func fedCall(t *testing.T, dir, routerAddr, la string) (int, string) {
 	t.Helper()
 	tc, err := pki.ClientTLSConfig(filepath.Join(dir, "consumer.crt"), filepath.Join(dir, "consumer.key"), []string{filepath.Join(dir, "ca.crt")})
@@ -136,15 +149,7 @@ func fedCall(t *testing.T, dir, routerAddr, la string) (int, string) {
 // the other.
 func TestFederationRoutesToPlatformByName(t *testing.T) {
 	p := newGossipPlatform(t) // one CA for all: SITHS in production
-	for _, c := range [][2]string{{"consumer", "SE-CONSUMER"}} {
-		is, err := p.ca.Issue(pki.Request{CommonName: c[0], SerialNumber: c[1]})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := pki.WriteFiles(p.dir, c[0], is); err != nil {
-			t.Fatal(err)
-		}
-	}
+	issueConsumer(t, p)
 	fedKey := filepath.Join(p.dir, "federation.key")
 	if err := os.WriteFile(fedKey, []byte(base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{42}, 32))+"\n"), 0o600); err != nil {
 		t.Fatal(err)
