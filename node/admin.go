@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/subtle"
 	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -38,12 +39,18 @@ type admin struct {
 	allow map[string]bool
 	nodes map[string]bool
 	fwd   *http.Client
+	// platformCAs verifies that a client certificate is of this platform's
+	// CA when the listener also accepts federation CAs (trace queries from
+	// other platforms' nodes); nil when it accepts the platform CA only.
+	platformCAs *x509.CertPool
+	traceClient *http.Client // queries other platforms' nodes (trace.go); nil without federation
 
 	metrics http.Handler   // GET /metrics (metrics.go)
 	scrape  scrapeListener // admin.metrics_addr, when set
 }
 
 func newAdmin(n *Node) (*admin, error) {
+	var err error
 	a := &admin{n: n, allow: map[string]bool{}, nodes: map[string]bool{strings.ToLower(n.cfg.Node.Name): true}}
 	for _, id := range n.cfg.Admin.Allow {
 		a.allow[strings.ToLower(id)] = true
@@ -60,7 +67,18 @@ func newAdmin(n *Node) (*admin, error) {
 			return nil, fmt.Errorf("admin token in %s is shorter than 16 characters; generate a long random one", f)
 		}
 	}
-	tc, err := pki.ServerTLSConfig(n.cfg.TLS.Cert, n.cfg.TLS.Key, []string{n.cfg.TLS.CA}, false)
+	cas := []string{n.cfg.TLS.CA}
+	if n.fed != nil && len(n.cfg.Federation.CAs) > 0 {
+		// Other platforms' nodes query hop records (GET /api/v1/trace/…)
+		// with their node certificates; auth keeps every other endpoint
+		// to certificates of the platform CA.
+		cas = append(cas, n.cfg.Federation.CAs...)
+		if a.platformCAs, err = pki.CertPool(n.cfg.TLS.CA); err != nil {
+			return nil, fmt.Errorf("admin TLS: %w", err)
+		}
+		a.traceClient = newTraceClient(n.fedTLS)
+	}
+	tc, err := pki.ServerTLSConfig(n.cfg.TLS.Cert, n.cfg.TLS.Key, cas, false)
 	if err != nil {
 		return nil, fmt.Errorf("admin TLS: %w", err)
 	}
@@ -127,7 +145,8 @@ func (a *admin) auth(next http.Handler) http.Handler {
 			return
 		}
 		actor, certID, fromNode := "", "", false
-		if r.TLS != nil && len(r.TLS.PeerCertificates) > 0 && len(r.TLS.VerifiedChains) > 0 {
+		verified := r.TLS != nil && len(r.TLS.PeerCertificates) > 0 && len(r.TLS.VerifiedChains) > 0
+		if verified && verifiedBy(a.platformCAs, r.TLS) {
 			cert := r.TLS.PeerCertificates[0]
 			id, ok := router.SenderIDFromCert(cert, nil)
 			if !ok {
@@ -142,6 +161,12 @@ func (a *admin) auth(next http.Handler) http.Handler {
 				}
 			case a.allow[strings.ToLower(id)]:
 				actor = id
+			}
+		}
+		if actor == "" && verified && r.Method == http.MethodGet && strings.HasPrefix(r.URL.Path, tracePath) {
+			// Another platform's node assembling a trace: hop records only.
+			if name, ok := a.n.federationPeer(r.TLS.PeerCertificates[0]); ok {
+				actor = "federation:" + name
 			}
 		}
 		if actor == "" && len(a.token) > 0 {
@@ -205,6 +230,7 @@ func (a *admin) routes(m *http.ServeMux) {
 	// admin.metrics_addr).
 	m.Handle("GET /metrics", a.metrics)
 	m.HandleFunc("GET /api/v1/members", a.members)
+	m.HandleFunc("GET /api/v1/trace/{id}", a.trace)
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {

@@ -38,6 +38,7 @@ type Node struct {
 	reconcileEvery time.Duration
 
 	nodeTLS *tls.Config // client side: Raft, forwarding to the leader
+	fedTLS  *tls.Config // client side towards other platforms' nodes (trace queries); nil when federation is off
 	ready   chan struct{}
 	started time.Time
 
@@ -137,7 +138,8 @@ func New(cfg *config.Config, log *slog.Logger, opts ...Option) (*Node, error) {
 		if err != nil {
 			return nil, fmt.Errorf("federation TLS: %w", err)
 		}
-		if n.fed, err = federationPool(cfg, fsrv, chainOnly(fcli), n); err != nil {
+		n.fedTLS = chainOnly(fcli)
+		if n.fed, err = federationPool(cfg, fsrv, n.fedTLS, n); err != nil {
 			return nil, err
 		}
 	}
@@ -152,6 +154,7 @@ func routerConfig(cfg *config.Config, log *slog.Logger) (router.Config, error) {
 	rc := router.DefaultConfig()
 	c := cfg.Router
 	rc.InstanceID, rc.InstanceName = c.InstanceID, c.InstanceName
+	rc.NodeName = cfg.Node.Name
 	rc.HTTPSAddr, rc.HTTPAddr = c.HTTPSAddr, c.HTTPAddr
 	rc.HTTPAllowList = router.IPAllowList(c.HTTPAllowList)
 	if c.CertHeader != "" {
@@ -198,6 +201,10 @@ func routerConfig(cfg *config.Config, log *slog.Logger) (router.Config, error) {
 	if c.LogCalls != nil {
 		rc.LogCalls = *c.LogCalls
 	}
+	if c.TraceMaxRecords != 0 {
+		rc.Hops.MaxRecords = c.TraceMaxRecords
+	}
+	set(&rc.Hops.MaxAge, c.TraceMaxAge)
 	srvTLS, err := pki.ServerTLSConfig(cfg.TLS.Cert, cfg.TLS.Key, cfg.TLS.ClientCAs, true)
 	if err != nil {
 		return rc, fmt.Errorf("router TLS: %w", err)

@@ -19,6 +19,8 @@ type Config struct {
 	// strings "VPnnn [InstanceName] …" (vp.instance.name).
 	InstanceID   string
 	InstanceName string
+	// NodeName names this node in hop records (node.name).
+	NodeName string
 
 	// HTTPSAddr is the mTLS listener (required). TLS must require and verify
 	// client certificates from the consumers' CAs.
@@ -90,6 +92,9 @@ type Config struct {
 	// after msg as slog would.
 	CallLogWriter io.Writer
 	CallLogFields []slog.Attr
+	// Hops bounds the store of hop records, one per answered call, that
+	// traces are assembled from (hops.go).
+	Hops HopConfig
 	// Now is the clock; tests inject one. Routes are valid at Now().
 	Now func() time.Time
 }
@@ -114,6 +119,7 @@ func DefaultConfig() Config {
 		IdleTimeout:               120 * time.Second,
 		MaxHeaderSize:             64 << 10,
 		LogCalls:                  true,
+		Hops:                      HopConfig{MaxRecords: defaultHopRecords, MaxAge: defaultHopAge},
 	}
 }
 

@@ -45,6 +45,8 @@ type call struct {
 	status      int
 	prt         time.Duration
 	producerErr string
+	sent        time.Time // when the call was sent on (zero: it was not)
+	nextURL     string    // the URL called: a platform's node or the producer
 }
 
 func (r *Router) handleHTTPS(ctx *fasthttp.RequestCtx) { r.handle(ctx, true) }
@@ -277,6 +279,7 @@ func (r *Router) forward(ctx *fasthttp.RequestCtx, c *call, body []byte, in *inb
 		}
 		url = alts[0]
 	}
+	c.nextURL = url
 	hc, isHTTPS, err := r.client(url)
 	if err != nil {
 		r.fault(ctx, c, CodeVP009, DetailProducerIO(url, err.Error()))
@@ -338,6 +341,7 @@ func (r *Router) forward(ctx *fasthttp.RequestCtx, c *call, body []byte, in *inb
 	req.SetUserValue(producerCallKey{}, pc)
 
 	sent := time.Now()
+	c.sent = sent
 	pc.deadline = sent.Add(timeout)
 	if ob != nil && r.cfg.ReadTimeout > 0 {
 		pc.writeBy, pc.timeout = c.start.Add(r.cfg.ReadTimeout), timeout
@@ -353,6 +357,7 @@ func (r *Router) forward(ctx *fasthttp.RequestCtx, c *call, body []byte, in *inb
 			break
 		}
 		url = alts[i]
+		c.nextURL = url
 		req.SetRequestURI(url)
 		req.SetTimeout(time.Until(pc.deadline))
 		if ob != nil {
@@ -480,8 +485,11 @@ func (r *Router) writeFault(ctx *fasthttp.RequestCtx, c *call, code Code, detail
 
 func (r *Router) logCall(c *call) {
 	// Every answered call passes here exactly once (ok or fault), so the
-	// metrics are counted here too, whether or not calls are logged.
+	// metrics are counted here too, whether or not calls are logged, and
+	// the call's hop record is kept (hops.go).
+	answered := time.Now()
 	r.metrics.observe(c)
+	r.recordHop(c, answered)
 	if !r.cfg.LogCalls {
 		return
 	}
@@ -491,7 +499,7 @@ func (r *Router) logCall(c *call) {
 	}
 	if r.calls != nil {
 		if callLogEnabled(r.cfg.Logger, lvl) {
-			r.calls.log(c, lvl, time.Now())
+			r.calls.log(c, lvl, answered)
 		}
 		return
 	}

@@ -33,7 +33,8 @@ type Router struct {
 
 	stats   Stats
 	metrics *routerMetrics
-	calls   *callLog // nil: calls are logged through cfg.Logger
+	calls   *callLog  // nil: calls are logged through cfg.Logger
+	hops    *hopStore // nil: hop records are off
 }
 
 // Stats are the router's counters since start.
@@ -48,6 +49,7 @@ func New(cfg Config) (*Router, error) {
 	}
 	r := &Router{cfg: cfg, ready: make(chan struct{})}
 	r.metrics = newMetrics(&r.cat, &r.stats)
+	r.hops = newHopStore(cfg.Hops, cfg.InstanceID, cfg.NodeName)
 	if cfg.LogCalls && cfg.CallLogWriter != nil {
 		r.calls = newCallLog(cfg.CallLogWriter, cfg.CallLogFields, cfg.Logger)
 	}

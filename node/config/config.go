@@ -91,6 +91,11 @@ type Router struct {
 	RouteClimbExceptions      []string      `yaml:"route_climb_exceptions"`
 	AuthClimbExceptions       []string      `yaml:"auth_climb_exceptions"`
 	LogCalls                  *bool         `yaml:"log_calls"`
+	// TraceMaxRecords bounds the hop records kept for `vaxel trace`
+	// (default 100000; negative: none kept); TraceMaxAge is how long one is
+	// kept (default 15m).
+	TraceMaxRecords int           `yaml:"trace_max_records"`
+	TraceMaxAge     time.Duration `yaml:"trace_max_age"`
 }
 
 // Raft configures the catalog's replication between the platform's nodes.

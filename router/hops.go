@@ -1,0 +1,239 @@
+package router
+
+import (
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Hop records: every answered call leaves one record of what this node did
+// with it (federation/DESIGN.md, "Tracing"). Records live in a bounded
+// in-memory store: sharded rings that grow as calls come, up to
+// HopConfig.MaxRecords in all, and drop records older than MaxAge. Writing
+// one copies string headers the call already owns (the call's strings are
+// heap copies, never views of fasthttp's buffers) into a slot under a shard
+// lock: no allocation once a shard's ring has grown. A lookup scans every
+// slot; it is an operator's query, not a hot path (about a millisecond for
+// 100,000 records).
+
+// HopConfig bounds the hop record store.
+type HopConfig struct {
+	// MaxRecords bounds how many records are kept (default 100,000);
+	// negative turns hop records off.
+	MaxRecords int
+	// MaxAge is how long a record is kept (default 15 minutes).
+	MaxAge time.Duration
+}
+
+const (
+	defaultHopRecords = 100_000
+	defaultHopAge     = 15 * time.Minute
+	hopShards         = 8
+)
+
+// HopRecord is one node's record of one call.
+type HopRecord struct {
+	TraceID          string `json:"trace_id"`
+	CorrelationID    string `json:"correlation_id"`
+	Platform         string `json:"platform"` // the router's instance id
+	Node             string `json:"node"`
+	Consumer         string `json:"consumer"` // the sender: certificate HSA-ID or internal sender
+	OriginalConsumer string `json:"original_consumer"`
+	Contract         string `json:"contract"`
+	LogicalAddress   string `json:"logical_address"`
+	// Producer and RouteURL are the route taken: the producer component's
+	// HSA-ID and the call address ("vaxel://NAME" for a platform).
+	Producer string `json:"producer,omitempty"`
+	RouteURL string `json:"route_url,omitempty"`
+	// NextPlatform names the next platform when the route names one;
+	// NextHop is the URL called: the next platform's node, or the producer.
+	NextPlatform string `json:"next_platform,omitempty"`
+	NextHop      string `json:"next_hop,omitempty"`
+	// Outcome is "ok", "soap_fault" (a fault passed through from
+	// downstream) or this node's fault code ("VP009").
+	Outcome string `json:"outcome"`
+	Status  int    `json:"status"`
+	// Received is when the call came in, Forwarded when it was sent on,
+	// DownstreamAnswered when the answer's head came back, Answered when
+	// this node answered. Forwarded and DownstreamAnswered are zero for a
+	// call refused before it was sent on.
+	Received           time.Time `json:"received"`
+	Forwarded          time.Time `json:"forwarded,omitzero"`
+	DownstreamAnswered time.Time `json:"downstream_answered,omitzero"`
+	Answered           time.Time `json:"answered"`
+}
+
+// hopSlot is a stored record: what varies per call.
+type hopSlot struct {
+	trace, corr, consumer, orig, contract, la, producer, routeURL, next string
+	code                                                                Code
+	status                                                              int32
+	recv, fwd, down, ans                                                int64 // unix ns
+}
+
+type hopShard struct {
+	mu    sync.Mutex
+	buf   []hopSlot // a ring: n records from start, oldest first
+	start int
+	n     int
+	_     [64]byte // keep the shards' locks off each other's cache lines
+}
+
+type hopStore struct {
+	platform, node string
+	perShard       int
+	maxAge         time.Duration
+	now            func() time.Time
+	next           atomic.Uint32
+	shards         []hopShard
+}
+
+func newHopStore(cfg HopConfig, platform, node string) *hopStore {
+	if cfg.MaxRecords < 0 {
+		return nil
+	}
+	if cfg.MaxRecords == 0 {
+		cfg.MaxRecords = defaultHopRecords
+	}
+	if cfg.MaxAge <= 0 {
+		cfg.MaxAge = defaultHopAge
+	}
+	shards := hopShards
+	if cfg.MaxRecords < 64*hopShards {
+		shards = 1 // a small store keeps its exact limit
+	}
+	return &hopStore{
+		platform: platform, node: node,
+		perShard: (cfg.MaxRecords + shards - 1) / shards,
+		maxAge:   cfg.MaxAge,
+		now:      time.Now,
+		shards:   make([]hopShard, shards),
+	}
+}
+
+func (s *hopStore) add(rec *hopSlot) {
+	sh := &s.shards[int(s.next.Add(1))%len(s.shards)]
+	cutoff := rec.ans - int64(s.maxAge)
+	sh.mu.Lock()
+	// Records go in roughly in answered order: expire from the oldest end.
+	for sh.n > 0 && sh.buf[sh.start].ans < cutoff {
+		sh.buf[sh.start] = hopSlot{}
+		sh.start = (sh.start + 1) % len(sh.buf)
+		sh.n--
+	}
+	switch {
+	case sh.n < len(sh.buf):
+		sh.buf[(sh.start+sh.n)%len(sh.buf)] = *rec
+		sh.n++
+	case len(sh.buf) < s.perShard:
+		// Grow: double, up to the limit, oldest first from index 0.
+		nb := make([]hopSlot, min(max(2*len(sh.buf), 64), s.perShard))
+		for i := 0; i < sh.n; i++ {
+			nb[i] = sh.buf[(sh.start+i)%len(sh.buf)]
+		}
+		sh.buf, sh.start = nb, 0
+		sh.buf[sh.n] = *rec
+		sh.n++
+	default:
+		// Full: the oldest goes.
+		sh.buf[sh.start] = *rec
+		sh.start = (sh.start + 1) % len(sh.buf)
+	}
+	sh.mu.Unlock()
+}
+
+// lookup returns copies of the records whose trace id or correlation id is
+// id, oldest first.
+func (s *hopStore) lookup(id string) []HopRecord {
+	if id == "" {
+		return nil
+	}
+	cutoff := s.now().Add(-s.maxAge).UnixNano()
+	var out []HopRecord
+	for i := range s.shards {
+		sh := &s.shards[i]
+		sh.mu.Lock()
+		for j := 0; j < sh.n; j++ {
+			sl := &sh.buf[(sh.start+j)%len(sh.buf)]
+			if (sl.trace == id || sl.corr == id) && sl.ans >= cutoff {
+				out = append(out, s.record(sl))
+			}
+		}
+		sh.mu.Unlock()
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].Received.Before(out[j].Received) })
+	return out
+}
+
+// len returns how many records are stored (expired ones included until
+// they are dropped).
+func (s *hopStore) len() int {
+	n := 0
+	for i := range s.shards {
+		s.shards[i].mu.Lock()
+		n += s.shards[i].n
+		s.shards[i].mu.Unlock()
+	}
+	return n
+}
+
+func (s *hopStore) record(sl *hopSlot) HopRecord {
+	h := HopRecord{
+		TraceID: sl.trace, CorrelationID: sl.corr, Platform: s.platform, Node: s.node,
+		Consumer: sl.consumer, OriginalConsumer: sl.orig, Contract: sl.contract, LogicalAddress: sl.la,
+		Producer: sl.producer, RouteURL: sl.routeURL, NextHop: sl.next, Status: int(sl.status),
+		Received: unixNano(sl.recv), Forwarded: unixNano(sl.fwd), DownstreamAnswered: unixNano(sl.down), Answered: unixNano(sl.ans),
+	}
+	h.NextPlatform, _ = platformOf(sl.routeURL)
+	switch {
+	case sl.code != 0:
+		h.Outcome = sl.code.String()
+	case sl.status >= 300:
+		h.Outcome = "soap_fault"
+	default:
+		h.Outcome = "ok"
+	}
+	return h
+}
+
+func unixNano(ns int64) time.Time {
+	if ns == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, ns)
+}
+
+// recordHop stores the hop record of an answered call.
+func (r *Router) recordHop(c *call, answered time.Time) {
+	if r.hops == nil {
+		return
+	}
+	orig := c.origIn
+	if orig == "" {
+		orig = c.sender
+	}
+	sl := hopSlot{
+		trace: c.traceID, corr: c.corrID, consumer: c.sender, orig: orig,
+		contract: c.info.Contract, la: c.info.LogicalAddress,
+		producer: c.target.Producer, routeURL: c.target.URL, next: c.nextURL,
+		code: c.code, status: int32(c.status),
+		recv: c.start.UnixNano(), ans: answered.UnixNano(),
+	}
+	if !c.sent.IsZero() {
+		sl.fwd = c.sent.UnixNano()
+		if c.prt > 0 {
+			sl.down = sl.fwd + int64(c.prt)
+		}
+	}
+	r.hops.add(&sl)
+}
+
+// Hops returns copies of this node's hop records whose trace id or
+// correlation id is id, oldest first; nil when hop records are off.
+func (r *Router) Hops(id string) []HopRecord {
+	if r.hops == nil {
+		return nil
+	}
+	return r.hops.lookup(id)
+}
