@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"html"
 	"io"
 	"log/slog"
 	"net"
@@ -38,19 +39,31 @@ const devRequest = `<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/
 // cmdDev starts a one-node platform on loopback: a fresh test PKI, a demo
 // producer, the node, and a demo catalog applied as an SKLTP order; then it
 // makes a call through the router with the consumer's certificate, prints it
-// and the curl command that repeats it, and runs until interrupted.
+// and the curl command that repeats it, and runs until interrupted. With
+// -federation it starts three federated platforms instead (devfed.go).
 func cmdDev(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("dev", flag.ContinueOnError)
 	dir := fs.String("dir", ".vaxel-dev", "working directory for the PKI, data and request file (recreated)")
 	port := fs.Int("port", 20000, "router HTTPS port on 127.0.0.1 (0 = any free port)")
 	verbose := fs.Bool("v", false, "write the node's JSON log to stderr")
 	once := fs.Bool("once", false, "exit after the demo call (for scripts and tests)")
+	fed := fs.Bool("federation", false, "start three federated platforms instead (region A, NATIONAL, region B) and call across them; -port is region A's first router")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *fed {
+		dirSet := false
+		fs.Visit(func(f *flag.Flag) { dirSet = dirSet || f.Name == "dir" })
+		if !dirSet {
+			*dir = ".vaxel-dev-federation"
+		}
 	}
 	abs, err := filepath.Abs(*dir)
 	if err != nil {
 		return err
+	}
+	if *fed {
+		return cmdDevFederation(ctx, abs, *port, *verbose, *once, stdout, stderr)
 	}
 	if err := os.RemoveAll(abs); err != nil {
 		return fmt.Errorf("clean %s: %w", abs, err)
@@ -202,17 +215,29 @@ func waitLeader(ctx context.Context, n *node.Node, done <-chan error) error {
 // loadDemoCatalog creates the RIV profiles with an admin change, then the
 // demo integration with an SKLTP order, exactly as an operator would.
 func loadDemoCatalog(ctx context.Context, n *node.Node, producerURL string) error {
+	return applyDemoOrder(ctx, n, devPlatform, producerURL, devProducer, devConsumer)
+}
+
+// applyDemoOrder gives platform's catalog (through n, its leader) the RIV
+// profiles, then with an order the demo contract at the demo address routed
+// to url (served by component) and authorized for consumer.
+func applyDemoOrder(ctx context.Context, n *node.Node, platform, url, component, consumer string) error {
 	meta := command.Meta{Actor: "vaxel dev", Source: "admin", UnixNano: time.Now().UnixNano()}
 	var ops []command.Op
 	for _, p := range []string{"RIVTABP20", "RIVTABP21"} {
+		if _, ok := n.Catalog().RivProfileByName(p); ok {
+			continue // a retry after a lost answer
+		}
 		ops = append(ops, command.Op{Op: "put", Kind: "rivprofile", Entity: json.RawMessage(fmt.Sprintf(`{"name":%q}`, p))})
 	}
-	res, err := n.Store().Apply(ctx, command.TypeMutate, &command.Mutate{Meta: meta, Ops: ops})
-	if err != nil {
-		return err
-	}
-	if res.Err != nil {
-		return res.Err
+	if len(ops) > 0 {
+		res, err := n.Store().Apply(ctx, command.TypeMutate, &command.Mutate{Meta: meta, Ops: ops})
+		if err != nil {
+			return err
+		}
+		if res.Err != nil {
+			return res.Err
+		}
 	}
 	today := time.Now().Format("2006-01-02T15:04:05-0700")
 	order := fmt.Sprintf(`{
@@ -226,10 +251,10 @@ func loadDemoCatalog(ctx context.Context, n *node.Node, producerURL string) erro
     "anropsbehorigheter": [{"logiskAdress": %q, "tjanstekontrakt": %q, "tjanstekonsument": %q}],
     "vagval": [{"adress": %q, "logiskAdress": %q, "tjanstekontrakt": %q, "rivtaprofil": "RIVTABP21", "tjanstekomponent": %q}]
   }
-}`, devPlatform, today, today, devContract, devAddress, devProducer, devConsumer,
-		devAddress, devContract, devConsumer, producerURL, devAddress, devContract, devProducer)
+}`, platform, today, today, devContract, devAddress, component, consumer,
+		devAddress, devContract, consumer, url, devAddress, devContract, component)
 	meta.Source = "order"
-	res, err = n.Store().Apply(ctx, command.TypeOrder, &command.Order{Meta: meta, Platform: devPlatform, Order: json.RawMessage(order)})
+	res, err := n.Store().Apply(ctx, command.TypeOrder, &command.Order{Meta: meta, Platform: platform, Order: json.RawMessage(order)})
 	if err != nil {
 		return err
 	}
@@ -271,7 +296,12 @@ func demoProducerHandler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		_, _ = io.Copy(io.Discard, io.LimitReader(r.Body, 1<<20))
 		w.Header().Set("Content-Type", "text/xml;charset=UTF-8")
-		fmt.Fprintf(w, `<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/"><soapenv:Header/><soapenv:Body><PingForConfigurationResponse xmlns="urn:riv:itintegration:monitoring:PingForConfigurationResponder:1"><version>1.0</version><pingDateTime>%s</pingDateTime><configuration><name>originalConsumer</name><value>%s</value></configuration></PingForConfigurationResponse></soapenv:Body></soapenv:Envelope>`,
-			time.Now().Format("20060102150405"), r.Header.Get("x-rivta-original-serviceconsumer-hsaid"))
+		// The platforms the call crossed, when it says (federation).
+		var history string
+		if h := r.Header.Get("x-rivta-routing-history"); h != "" {
+			history = "<configuration><name>routingHistory</name><value>" + html.EscapeString(h) + "</value></configuration>"
+		}
+		fmt.Fprintf(w, `<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/"><soapenv:Header/><soapenv:Body><PingForConfigurationResponse xmlns="urn:riv:itintegration:monitoring:PingForConfigurationResponder:1"><version>1.0</version><pingDateTime>%s</pingDateTime><configuration><name>originalConsumer</name><value>%s</value></configuration>%s</PingForConfigurationResponse></soapenv:Body></soapenv:Envelope>`,
+			time.Now().Format("20060102150405"), html.EscapeString(r.Header.Get("x-rivta-original-serviceconsumer-hsaid")), history)
 	})
 }

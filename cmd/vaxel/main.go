@@ -34,10 +34,14 @@ const usage = `vaxel — a node of a healthcare service platform (RIVTA router +
 Usage:
   vaxel dev [-dir DIR]                 start a complete platform on loopback with a test PKI,
                                        demo catalog and demo producer, and make a call that works
+  vaxel dev -federation                three federated platforms (A, NATIONAL, B) on loopback and
+                                       a call from A through NATIONAL to B's demo producer
   vaxel run -config FILE [-set k=v]    run a node
   vaxel check-config -config FILE      validate a configuration and exit
   vaxel cert ca|issue ...              development/test PKI
   vaxel catalog ...                    catalog commands against a node's admin API
+  vaxel trace [-admin ADDR ...] ID     a call's hop records across the federation, by trace
+                                       or correlation id
   vaxel demo-producer [-addr :8080]    serve dev mode's demo producer alone (containers, tests)
   vaxel version
 `
@@ -58,6 +62,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return cmdCert(args[1:], stdout)
 	case "catalog":
 		return cmdCatalog(ctx, args[1:], stdout)
+	case "trace":
+		return cmdTrace(ctx, args[1:], stdout)
 	case "demo-producer":
 		return cmdDemoProducer(ctx, args[1:], stdout)
 	case "version":
