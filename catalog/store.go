@@ -81,11 +81,15 @@ func DefaultConfig() Config {
 		HeartbeatTimeout:   500 * time.Millisecond,
 		ElectionTimeout:    500 * time.Millisecond,
 		LeaderLeaseTimeout: 250 * time.Millisecond,
-		CommitTimeout:      50 * time.Millisecond,
-		SnapshotThreshold:  8192,
-		SnapshotInterval:   120 * time.Second,
-		TrailingLogs:       10240,
-		ApplyTimeout:       30 * time.Second,
+		// How soon followers learn that an entry is committed, and so
+		// apply it: raft's 50 ms made a change reach all three nodes after
+		// 88 ms; 5 ms gives 15 ms (BenchmarkChangeVisibleThreeNodes), for
+		// about 0.6 % of a core per idle node.
+		CommitTimeout:     5 * time.Millisecond,
+		SnapshotThreshold: 8192,
+		SnapshotInterval:  120 * time.Second,
+		TrailingLogs:      10240,
+		ApplyTimeout:      30 * time.Second,
 	}
 }
 
