@@ -37,12 +37,7 @@ func federationPool(cfg *config.Config, serverTLS, clientTLS *tls.Config, n *Nod
 	fc.ServerTLS, fc.ClientTLS = serverTLS, clientTLS
 	fc.Seeds = f.Join
 	fc.Meta = n.federationMeta()
-	if f.ProbeInterval > 0 {
-		fc.ProbeInterval = f.ProbeInterval
-		fc.ProbeTimeout = f.ProbeInterval / 2
-		fc.GossipInterval = f.ProbeInterval / 5
-		fc.RejoinInterval = 2 * f.ProbeInterval
-	}
+	tuneProbes(&fc, f.ProbeInterval)
 	fc.Logger = n.log.With("subsystem", "federation")
 	return federation.New(fc)
 }

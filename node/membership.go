@@ -56,15 +56,22 @@ func gossipPool(cfg *config.Config, serverTLS, clientTLS *tls.Config, n *Node) (
 	fc.Seeds = cfg.Gossip.Join
 	fc.LeaveOnStop = cfg.Gossip.LeaveOnStop
 	fc.Meta = n.localMeta()
-	if cfg.Gossip.ProbeInterval > 0 {
-		// Tests run with short timings; production keeps memberlist's LAN preset.
-		fc.ProbeInterval = cfg.Gossip.ProbeInterval
-		fc.ProbeTimeout = cfg.Gossip.ProbeInterval / 2
-		fc.GossipInterval = cfg.Gossip.ProbeInterval / 5
-		fc.RejoinInterval = 2 * cfg.Gossip.ProbeInterval
-	}
+	// Tests run with short timings; production keeps the pool's defaults.
+	tuneProbes(&fc, cfg.Gossip.ProbeInterval)
 	fc.Logger = n.log.With("subsystem", "gossip")
 	return federation.New(fc)
+}
+
+// tuneProbes derives a pool's timing from a configured probe interval
+// (0: keep the defaults).
+func tuneProbes(fc *federation.Config, interval time.Duration) {
+	if interval <= 0 {
+		return
+	}
+	fc.ProbeInterval = interval
+	fc.ProbeTimeout = interval / 2
+	fc.GossipInterval = interval / 5
+	fc.RejoinInterval = 2 * interval
 }
 
 // localMeta is what this node advertises; addresses are filled in as the

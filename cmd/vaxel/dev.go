@@ -65,23 +65,9 @@ func cmdDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if *fed {
 		return cmdDevFederation(ctx, abs, *port, *verbose, *once, stdout, stderr)
 	}
-	if err := os.RemoveAll(abs); err != nil {
-		return fmt.Errorf("clean %s: %w", abs, err)
-	}
-	pkiDir := filepath.Join(abs, "pki")
-	ca, err := pki.NewCA("vaxel dev CA", pki.ECDSAP256, 0)
+	pkiDir, issue, err := devPKI(abs, "vaxel dev CA")
 	if err != nil {
 		return err
-	}
-	if err := ca.WriteDir(pkiDir); err != nil {
-		return err
-	}
-	issue := func(name, hsa string) error {
-		is, err := ca.Issue(pki.Request{CommonName: name, SerialNumber: hsa, DNSNames: []string{"localhost"}, IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}})
-		if err != nil {
-			return err
-		}
-		return pki.WriteFiles(pkiDir, name, is)
 	}
 	for _, c := range [][2]string{{"node-1", "SE0000000000-DEVNODE"}, {"consumer", devConsumer}, {"admin", "ADMIN"}} {
 		if err := issue(c[0], c[1]); err != nil {
@@ -192,6 +178,31 @@ Explain the routing:
 	}
 	fmt.Fprintln(stdout, "\nPress Ctrl-C to stop.")
 	return <-done
+}
+
+// devPKI recreates dir with a fresh test CA in dir/pki and returns a
+// function that issues a loopback certificate (CN name, SERIALNUMBER hsa)
+// into it.
+func devPKI(dir, caName string) (pkiDir string, issue func(name, hsa string) error, err error) {
+	if err := os.RemoveAll(dir); err != nil {
+		return "", nil, fmt.Errorf("clean %s: %w", dir, err)
+	}
+	pkiDir = filepath.Join(dir, "pki")
+	ca, err := pki.NewCA(caName, pki.ECDSAP256, 0)
+	if err != nil {
+		return "", nil, err
+	}
+	if err := ca.WriteDir(pkiDir); err != nil {
+		return "", nil, err
+	}
+	issue = func(name, hsa string) error {
+		is, err := ca.Issue(pki.Request{CommonName: name, SerialNumber: hsa, DNSNames: []string{"localhost"}, IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}})
+		if err != nil {
+			return err
+		}
+		return pki.WriteFiles(pkiDir, name, is)
+	}
+	return pkiDir, issue, nil
 }
 
 func indent(s string) string { return "  " + strings.ReplaceAll(strings.TrimSpace(s), "\n", "\n  ") }

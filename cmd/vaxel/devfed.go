@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -16,7 +15,6 @@ import (
 	"github.com/vaxel/vaxel/federation"
 	"github.com/vaxel/vaxel/node"
 	"github.com/vaxel/vaxel/node/config"
-	"github.com/vaxel/vaxel/pki"
 )
 
 // devFedPlatform is one platform of dev mode's federation.
@@ -65,23 +63,9 @@ func cmdDevFederation(ctx context.Context, abs string, port int, verbose, once b
 		component: devProducer, consumer: "SE-NATIONAL"}
 	plats := []*devFedPlatform{pA, pN, pB}
 
-	if err := os.RemoveAll(abs); err != nil {
-		return fmt.Errorf("clean %s: %w", abs, err)
-	}
-	pkiDir := filepath.Join(abs, "pki")
-	ca, err := pki.NewCA("vaxel dev federation CA", pki.ECDSAP256, 0)
+	pkiDir, issue, err := devPKI(abs, "vaxel dev federation CA")
 	if err != nil {
 		return err
-	}
-	if err := ca.WriteDir(pkiDir); err != nil {
-		return err
-	}
-	issue := func(name, hsa string) error {
-		is, err := ca.Issue(pki.Request{CommonName: name, SerialNumber: hsa, DNSNames: []string{"localhost"}, IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}})
-		if err != nil {
-			return err
-		}
-		return pki.WriteFiles(pkiDir, name, is)
 	}
 	for _, p := range plats {
 		for _, nn := range p.nodes {
