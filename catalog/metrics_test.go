@@ -4,6 +4,7 @@ import (
 	"context"
 	"net"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -68,6 +69,12 @@ vaxel_raft_state{state="shutdown"} 0
 	if _, err := addContract(context.Background(), n.s, "urn:riv:test:MetricsResponder:1"); err != nil {
 		t.Fatal(err)
 	}
+	// Raft answers Apply from its FSM goroutine and records the applied
+	// index just after; the metric reads Raft's own figure, so wait for it.
+	waitFor(t, "raft applied index to reach the write", 5*time.Second, func() bool {
+		v, err := strconv.ParseUint(n.s.Stats()["applied_index"], 10, 64)
+		return err == nil && v >= 2
+	})
 	reg = prometheus.NewPedanticRegistry()
 	if err := reg.Register(n.s.Collector()); err != nil {
 		t.Fatal(err)
