@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/tls"
 	"fmt"
-	"net"
 	"sort"
 	"strings"
 	"time"
@@ -44,23 +43,8 @@ func federationPool(cfg *config.Config, serverTLS, clientTLS *tls.Config, n *Nod
 
 // federationMeta is what this node tells the federation.
 func (n *Node) federationMeta() federation.Meta {
-	m := federation.Meta{
-		Platform:    n.cfg.Node.Platform,
-		Environment: n.cfg.Federation.Environment,
-		Node:        n.cfg.Node.Name,
-		InstanceID:  n.cfg.Router.InstanceID,
-		HSAID:       n.hsaID,
-		Version:     Version,
-	}
-	advHost := ""
-	if n.fed != nil {
-		advHost, _, _ = net.SplitHostPort(n.fed.Addr())
-	}
-	if n.router != nil {
-		h, _ := n.router.Addrs()
-		m.RouterAddr = advertised(h, advHost)
-	}
-	m.AdminAddr = advertised(n.AdminAddr(), advHost)
+	m := n.baseMeta(n.fed)
+	m.Environment = n.cfg.Federation.Environment
 	return m
 }
 

@@ -74,9 +74,20 @@ func tuneProbes(fc *federation.Config, interval time.Duration) {
 	fc.RejoinInterval = 2 * interval
 }
 
-// localMeta is what this node advertises; addresses are filled in as the
-// listeners bind.
+// localMeta is what this node advertises in its platform's pool.
 func (n *Node) localMeta() federation.Meta {
+	m := n.baseMeta(n.pool)
+	if n.store != nil {
+		m.RaftAddr = n.store.Addr()
+		m.HasState, _ = n.store.HasState()
+	}
+	return m
+}
+
+// baseMeta holds what every pool learns about this node: identity and the
+// router and admin addresses as reachable from pool p's network (an
+// unspecified bind host is replaced by the host p advertises).
+func (n *Node) baseMeta(p *federation.Pool) federation.Meta {
 	m := federation.Meta{
 		Platform:   n.cfg.Node.Platform,
 		Node:       n.cfg.Node.Name,
@@ -84,13 +95,9 @@ func (n *Node) localMeta() federation.Meta {
 		HSAID:      n.hsaID,
 		Version:    Version,
 	}
-	if n.store != nil {
-		m.RaftAddr = n.store.Addr()
-		m.HasState, _ = n.store.HasState()
-	}
 	advHost := ""
-	if n.pool != nil {
-		advHost, _, _ = net.SplitHostPort(n.pool.Addr())
+	if p != nil {
+		advHost, _, _ = net.SplitHostPort(p.Addr())
 	}
 	if n.router != nil {
 		h, _ := n.router.Addrs()
