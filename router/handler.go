@@ -271,13 +271,13 @@ func (r *Router) forward(ctx *fasthttp.RequestCtx, c *call, body []byte, in *inb
 	// A call address naming a platform resolves to its live router nodes
 	// (platforms.go); a node that cannot be connected to is followed by
 	// the next, at once.
-	var alts []string
+	var alts hopOrder
 	if name, ok := platformOf(url); ok {
-		if alts = r.candidates(name); len(alts) == 0 {
+		if alts = r.candidates(name); alts.len() == 0 {
 			r.fault(ctx, c, CodeVP009, DetailProducerIO(url, "no live node of platform "+name+" is known in the federation"))
 			return
 		}
-		url = alts[0]
+		url = alts.at(0)
 	}
 	c.nextURL = url
 	hc, isHTTPS, err := r.client(url)
@@ -347,16 +347,16 @@ func (r *Router) forward(ctx *fasthttp.RequestCtx, c *call, body []byte, in *inb
 		pc.writeBy, pc.timeout = c.start.Add(r.cfg.ReadTimeout), timeout
 	}
 	err = hc.Do(req, resp)
-	for i := 1; err != nil && (isConnectFailure(err) || errors.Is(err, fasthttp.ErrConnectionClosed)) && i < len(alts) && (ob == nil || !ob.started()); i++ {
+	for i := 1; err != nil && (isConnectFailure(err) || errors.Is(err, fasthttp.ErrConnectionClosed)) && i < alts.len() && (ob == nil || !ob.started()); i++ {
 		// Another node of the platform: the refused one was never reached.
 		// A pooled connection closed before any response byte counts as
 		// unreached too, as for the one retry on a producer (RetryIfErr in
 		// producer.go): a node stopping closes its idle connections.
-		next, _, cerr := r.client(alts[i])
+		next, _, cerr := r.client(alts.at(i))
 		if cerr != nil {
 			break
 		}
-		url = alts[i]
+		url = alts.at(i)
 		c.nextURL = url
 		req.SetRequestURI(url)
 		req.SetTimeout(time.Until(pc.deadline))
@@ -365,7 +365,7 @@ func (r *Router) forward(ctx *fasthttp.RequestCtx, c *call, body []byte, in *inb
 		}
 		err = next.Do(req, resp)
 	}
-	if err != nil && isConnectFailure(err) && len(alts) == 0 && r.cfg.RetryDelay < timeout && (ob == nil || !ob.started()) {
+	if err != nil && isConnectFailure(err) && alts.len() == 0 && r.cfg.RetryDelay < timeout && (ob == nil || !ob.started()) {
 		// One retry, and only when the producer was never reached: a
 		// refused or failed connect cannot have delivered the call. It
 		// fails before any byte is written, so a streamed body is still

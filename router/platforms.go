@@ -19,6 +19,7 @@ const PlatformScheme = "vaxel://"
 // change and swaps it in with SetPlatforms.
 type Platforms struct {
 	byName map[string]PlatformNodes // by lower-case platform name
+	urls   map[string][]string      // the same nodes as call URLs, built once
 	next   atomic.Uint32            // spreads calls over a platform's nodes
 }
 
@@ -32,7 +33,7 @@ type PlatformNodes struct {
 
 // NewPlatforms builds a table; the slices are copied.
 func NewPlatforms(m map[string]PlatformNodes) *Platforms {
-	p := &Platforms{byName: make(map[string]PlatformNodes, len(m))}
+	p := &Platforms{byName: make(map[string]PlatformNodes, len(m)), urls: make(map[string][]string, len(m))}
 	for name, pn := range m {
 		if len(pn.Addrs) == 0 {
 			continue
@@ -41,7 +42,13 @@ func NewPlatforms(m map[string]PlatformNodes) *Platforms {
 			pn.Near = len(pn.Addrs)
 		}
 		pn.Addrs = append([]string(nil), pn.Addrs...)
-		p.byName[strings.ToLower(name)] = pn
+		key := strings.ToLower(name)
+		p.byName[key] = pn
+		urls := make([]string, len(pn.Addrs))
+		for i, a := range pn.Addrs {
+			urls[i] = "https://" + a + "/vp"
+		}
+		p.urls[key] = urls
 	}
 	return p
 }
@@ -76,28 +83,37 @@ func platformOf(url string) (string, bool) {
 	return name, name != ""
 }
 
-// candidates returns the router URLs to try for a platform, in the order to
-// try them: calls are spread round robin over the near nodes, each followed
-// by the other near nodes and then the far ones, so that a node whose
-// connection fails is followed by the next. Nil when the platform has no
-// live node.
-func (r *Router) candidates(platform string) []string {
+// hopOrder is the order in which a call tries a platform's nodes: round
+// robin over the near nodes from start, then the far ones. It is a view
+// on the table's prebuilt URLs, so choosing a node allocates nothing.
+type hopOrder struct {
+	urls        []string
+	near, start int
+}
+
+func (h hopOrder) len() int { return len(h.urls) }
+
+// at returns the i-th node to try.
+func (h hopOrder) at(i int) string {
+	if i < h.near {
+		return h.urls[(h.start+i)%h.near]
+	}
+	return h.urls[i]
+}
+
+// candidates returns the order in which to try a platform's nodes: calls
+// are spread round robin over the near nodes, each followed by the other
+// near nodes and then the far ones, so that a node whose connection fails
+// is followed by the next. Empty when the platform has no live node.
+func (r *Router) candidates(platform string) hopOrder {
 	p := r.plats.Load()
 	if p == nil {
-		return nil
+		return hopOrder{}
 	}
-	pn := p.byName[strings.ToLower(platform)]
-	n := len(pn.Addrs)
-	if n == 0 {
-		return nil
+	key := strings.ToLower(platform)
+	pn, urls := p.byName[key], p.urls[key]
+	if len(urls) == 0 {
+		return hopOrder{}
 	}
-	start := int(p.next.Add(1)-1) % pn.Near
-	out := make([]string, 0, n)
-	for i := 0; i < pn.Near; i++ {
-		out = append(out, "https://"+pn.Addrs[(start+i)%pn.Near]+"/vp")
-	}
-	for _, a := range pn.Addrs[pn.Near:] {
-		out = append(out, "https://"+a+"/vp")
-	}
-	return out
+	return hopOrder{urls: urls, near: pn.Near, start: int(p.next.Add(1)-1) % pn.Near}
 }
