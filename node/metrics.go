@@ -42,6 +42,9 @@ func newMetricsHandler(n *Node) (http.Handler, error) {
 			return 0
 		}),
 	}
+	if n.otlp != nil {
+		cs = append(cs, n.otlp.collectors()...)
+	}
 	for _, c := range cs {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("register metrics: %w", err)

@@ -33,6 +33,7 @@ type Node struct {
 	admin  *admin
 	pool   *federation.Pool // platform gossip; nil when gossip is off
 	fed    *federation.Pool // federation gossip; nil when federation is off
+	otlp   *otlpExport      // hop records as OTLP spans; nil when trace.otlp_endpoint is empty
 	hsaID  string           // the platform's HSA-ID, from the node certificate
 
 	reconcileEvery time.Duration
@@ -120,6 +121,9 @@ func New(cfg *config.Config, log *slog.Logger, opts ...Option) (*Node, error) {
 		return nil, err
 	}
 	n := &Node{cfg: cfg, log: log, store: store, router: rt, nodeTLS: clientTLS, ready: make(chan struct{}), started: time.Now(), reconcileEvery: time.Second}
+	if n.otlp, err = newOTLPExport(cfg, rt, log.With("subsystem", "otlp")); err != nil {
+		return nil, err
+	}
 	if len(serverTLS.Certificates) > 0 && serverTLS.Certificates[0].Leaf != nil {
 		n.hsaID, _ = router.SenderIDFromCert(serverTLS.Certificates[0].Leaf, nil)
 	}
@@ -301,6 +305,16 @@ func (n *Node) Run(ctx context.Context) error {
 		return err
 	}
 
+	// The OTLP export stops after the router (below), so that the records
+	// of the calls the router drains on its way out are exported too.
+	exCtx, stopExport := context.WithCancel(context.Background())
+	exDone := make(chan struct{})
+	go func() {
+		defer close(exDone)
+		if n.otlp != nil {
+			n.otlp.run(exCtx)
+		}
+	}()
 	rtCtx, stopRouter := context.WithCancel(context.Background())
 	rtDone := make(chan error, 1)
 	n.router.SetCatalog(n.store.Current())
@@ -368,6 +382,8 @@ func (n *Node) Run(ctx context.Context) error {
 		err = e
 	}
 	<-feedDone
+	stopExport()
+	<-exDone
 	<-readyDone
 	<-memDone
 	<-fedDone

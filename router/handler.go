@@ -47,6 +47,10 @@ type call struct {
 	producerErr string
 	sent        time.Time // when the call was sent on (zero: it was not)
 	nextURL     string    // the URL called: a platform's node or the producer
+
+	// Span ids as bytes: they go into the hop record without allocating.
+	spanID       [8]byte // this hop's span: the parent-id of the traceparent sent downstream
+	parentSpanID [8]byte // the incoming traceparent's parent-id; zero when the call started here
 }
 
 func (r *Router) handleHTTPS(ctx *fasthttp.RequestCtx) { r.handle(ctx, true) }
@@ -81,7 +85,8 @@ func (r *Router) handle(ctx *fasthttp.RequestCtx, overTLS bool) {
 	if c.corrID == "" {
 		c.corrID = newUUID()
 	}
-	c.traceID = traceIDOf(peekHeader(&ctx.Request.Header, hdrTraceparent))
+	c.traceID, c.parentSpanID = traceOf(peekHeader(&ctx.Request.Header, hdrTraceparent))
+	c.spanID = newSpanID()
 
 	if code, detail := r.identify(ctx, &c, overTLS); code != 0 {
 		r.fault(ctx, &c, code, detail)
@@ -324,7 +329,8 @@ func (r *Router) forward(ctx *fasthttp.RequestCtx, c *call, body []byte, in *inb
 	if c.history != "" {
 		req.Header.Set(hdrRoutingHistory, c.history)
 	}
-	req.Header.Set(hdrTraceparent, "00-"+c.traceID+"-"+newSpanID()+"-01")
+	var tp [55]byte
+	req.Header.SetBytesV(hdrTraceparent, appendTraceparent(tp[:0], c.traceID, c.spanID))
 	var ob *outBody
 	outLen := len(body)
 	if in.streamed {
@@ -575,21 +581,42 @@ func newUUID() string {
 	return string(s[:])
 }
 
-func newSpanID() string {
+// newSpanID returns a random span id; never the zero id, which W3C
+// reserves for "no span".
+func newSpanID() [8]byte {
 	var b [8]byte
-	_, _ = rand.Read(b[:])
-	return hex.EncodeToString(b[:])
+	for b == ([8]byte{}) {
+		_, _ = rand.Read(b[:])
+	}
+	return b
 }
 
-// traceIDOf keeps the trace id of a valid W3C traceparent, so every platform
-// of a chain logs the same trace id; otherwise it starts a new trace.
-func traceIDOf(tp []byte) string {
+// traceOf keeps the trace id of a valid W3C traceparent, so every platform
+// of a chain logs the same trace id, and its parent-id, the caller's span,
+// which this hop's span is the child of; otherwise it starts a new trace
+// and the parent is zero. A traceparent whose trace id is valid but whose
+// parent-id is not keeps the trace (the chain's records still join) without
+// a parent.
+func traceOf(tp []byte) (trace string, parent [8]byte) {
 	if len(tp) >= 55 && tp[2] == '-' && tp[35] == '-' && isLowerHex(tp[3:35]) && !bytes.Equal(tp[3:35], zeroTrace) {
-		return string(tp[3:35])
+		if tp[52] == '-' && isLowerHex(tp[36:52]) && !bytes.Equal(tp[36:52], zeroTrace[:16]) {
+			_, _ = hex.Decode(parent[:], tp[36:52])
+		}
+		return string(tp[3:35]), parent
 	}
 	var b [16]byte
 	_, _ = rand.Read(b[:])
-	return hex.EncodeToString(b[:])
+	return hex.EncodeToString(b[:]), parent
+}
+
+// appendTraceparent appends the traceparent sent downstream: this call's
+// trace, this hop's span as the parent-id, sampled.
+func appendTraceparent(dst []byte, trace string, span [8]byte) []byte {
+	dst = append(dst, "00-"...)
+	dst = append(dst, trace...)
+	dst = append(dst, '-')
+	dst = hex.AppendEncode(dst, span[:])
+	return append(dst, "-01"...)
 }
 
 var zeroTrace = bytes.Repeat([]byte{'0'}, 32)

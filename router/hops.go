@@ -1,6 +1,8 @@
 package router
 
 import (
+	"context"
+	"encoding/hex"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -16,6 +18,10 @@ import (
 // lock: no allocation once a shard's ring has grown. A lookup scans every
 // slot; it is an operator's query, not a hot path (about a millisecond for
 // 100,000 records).
+//
+// A HopFeed (FeedHops) also hands each stored record to a consumer off the
+// request path, node's OTLP export: one non-blocking channel send of the
+// slot, so recording still allocates nothing and never waits for it.
 
 // HopConfig bounds the hop record store.
 type HopConfig struct {
@@ -34,8 +40,16 @@ const (
 
 // HopRecord is one node's record of one call.
 type HopRecord struct {
-	TraceID          string `json:"trace_id"`
-	CorrelationID    string `json:"correlation_id"`
+	TraceID       string `json:"trace_id"`
+	CorrelationID string `json:"correlation_id"`
+	// SpanID is this hop's span id (16 hex digits): the parent-id of the
+	// traceparent this node sent downstream, so that the next platform's
+	// hop is this hop's child. ParentSpanID is the parent-id of the
+	// traceparent that came in: the caller's span (the previous platform's
+	// hop, or the consumer's own span); empty when the call started here or
+	// came without a valid traceparent.
+	SpanID           string `json:"span_id"`
+	ParentSpanID     string `json:"parent_span_id,omitempty"`
 	Platform         string `json:"platform"` // the router's instance id
 	Node             string `json:"node"`
 	Consumer         string `json:"consumer"` // the sender: certificate HSA-ID or internal sender
@@ -70,6 +84,9 @@ type hopSlot struct {
 	code                                                                Code
 	status                                                              int32
 	recv, fwd, down, ans                                                int64 // unix ns
+	// Span ids stay bytes until a record is read: hex strings would be
+	// two allocations per call.
+	span, parent [8]byte
 }
 
 type hopShard struct {
@@ -86,6 +103,7 @@ type hopStore struct {
 	maxAge         time.Duration
 	now            func() time.Time
 	next           atomic.Uint32
+	feed           atomic.Pointer[HopFeed] // nil: no consumer
 	shards         []hopShard
 }
 
@@ -141,6 +159,9 @@ func (s *hopStore) add(rec *hopSlot) {
 		sh.start = (sh.start + 1) % len(sh.buf)
 	}
 	sh.mu.Unlock()
+	if f := s.feed.Load(); f != nil {
+		f.offer(rec)
+	}
 }
 
 // lookup returns copies of the records whose trace id or correlation id is
@@ -180,7 +201,8 @@ func (s *hopStore) len() int {
 
 func (s *hopStore) record(sl *hopSlot) HopRecord {
 	h := HopRecord{
-		TraceID: sl.trace, CorrelationID: sl.corr, Platform: s.platform, Node: s.node,
+		TraceID: sl.trace, CorrelationID: sl.corr, SpanID: spanHex(sl.span), ParentSpanID: spanHex(sl.parent),
+		Platform: s.platform, Node: s.node,
 		Consumer: sl.consumer, OriginalConsumer: sl.orig, Contract: sl.contract, LogicalAddress: sl.la,
 		Producer: sl.producer, RouteURL: sl.routeURL, NextHop: sl.next, Status: int(sl.status),
 		Received: unixNano(sl.recv), Forwarded: unixNano(sl.fwd), DownstreamAnswered: unixNano(sl.down), Answered: unixNano(sl.ans),
@@ -195,6 +217,14 @@ func (s *hopStore) record(sl *hopSlot) HopRecord {
 		h.Outcome = "ok"
 	}
 	return h
+}
+
+// spanHex returns a span id in hex, or "" for the zero (absent) id.
+func spanHex(id [8]byte) string {
+	if id == ([8]byte{}) {
+		return ""
+	}
+	return hex.EncodeToString(id[:])
 }
 
 func unixNano(ns int64) time.Time {
@@ -219,6 +249,7 @@ func (r *Router) recordHop(c *call, answered time.Time) {
 		producer: c.target.Producer, routeURL: c.target.URL, next: c.nextURL,
 		code: c.code, status: int32(c.status),
 		recv: c.start.UnixNano(), ans: answered.UnixNano(),
+		span: c.spanID, parent: c.parentSpanID,
 	}
 	if !c.sent.IsZero() {
 		sl.fwd = c.sent.UnixNano()
@@ -237,3 +268,69 @@ func (r *Router) Hops(id string) []HopRecord {
 	}
 	return r.hops.lookup(id)
 }
+
+// HopFeed is a bounded queue of hop records for one consumer off the
+// request path (node's OTLP export). The router adds every record it stores
+// without ever waiting: a record that finds the queue full is dropped and
+// counted, so a slow or stuck consumer costs calls nothing but those
+// records. Next is for one goroutine at a time; Dropped for any.
+type HopFeed struct {
+	s       *hopStore
+	ch      chan hopSlot
+	dropped atomic.Uint64
+}
+
+// FeedHops starts handing every hop record stored from now on to a new
+// HopFeed that holds up to size records (at least 1) until they are read.
+// It returns nil when hop records are off (HopConfig.MaxRecords < 0).
+// Call it before Run; a later call replaces the earlier feed, whose reader
+// then gets nothing more.
+func (r *Router) FeedHops(size int) *HopFeed {
+	if r.hops == nil {
+		return nil
+	}
+	// The buffer is the queue: it absorbs the calls that come while the
+	// consumer is busy exporting the previous batch.
+	f := &HopFeed{s: r.hops, ch: make(chan hopSlot, max(size, 1))}
+	r.hops.feed.Store(f)
+	return f
+}
+
+func (f *HopFeed) offer(sl *hopSlot) {
+	select {
+	case f.ch <- *sl:
+	default:
+		f.dropped.Add(1)
+	}
+}
+
+// Next waits until a record is queued or ctx is done. It then appends the
+// queued records to dst without waiting for more, up to cap(dst) (at least
+// one), and returns dst. Queued records are returned before ctx's error, so
+// that after the router has stopped, calling Next with a cancelled ctx until
+// it returns an error drains the queue.
+func (f *HopFeed) Next(ctx context.Context, dst []HopRecord) ([]HopRecord, error) {
+	select {
+	case sl := <-f.ch:
+		dst = append(dst, f.s.record(&sl))
+	default:
+		select {
+		case sl := <-f.ch:
+			dst = append(dst, f.s.record(&sl))
+		case <-ctx.Done():
+			return dst, ctx.Err()
+		}
+	}
+	for len(dst) < cap(dst) {
+		select {
+		case sl := <-f.ch:
+			dst = append(dst, f.s.record(&sl))
+		default:
+			return dst, nil
+		}
+	}
+	return dst, nil
+}
+
+// Dropped returns how many records found the queue full since FeedHops.
+func (f *HopFeed) Dropped() uint64 { return f.dropped.Load() }

@@ -1,9 +1,17 @@
 package router
 
 import (
+	"bytes"
+	"context"
+	"encoding/json"
 	"fmt"
+	"net"
+	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/valyala/fasthttp"
 )
 
 func hopAt(trace, corr string, ans time.Time) *hopSlot {
@@ -91,13 +99,17 @@ func TestHopRecordOfCall(t *testing.T) {
 		t.Fatalf("%d records, want 1", len(got))
 	}
 	h := got[0]
-	want := HopRecord{TraceID: "0af7651916cd43dd8448eb211c80319c", CorrelationID: "corr-1", Platform: mtInstance, Node: "node-1",
+	want := HopRecord{TraceID: "0af7651916cd43dd8448eb211c80319c", CorrelationID: "corr-1", SpanID: h.SpanID, ParentSpanID: "b7ad6b7169203331",
+		Platform: mtInstance, Node: "node-1",
 		Consumer: mtConsumer, OriginalConsumer: "SE-ORIG", Contract: mtContract, LogicalAddress: mtAddress,
 		Producer: mtProducer, RouteURL: url + "/ok", NextHop: url + "/ok", Outcome: "ok", Status: 200}
 	cmp := h
 	cmp.Received, cmp.Forwarded, cmp.DownstreamAnswered, cmp.Answered = time.Time{}, time.Time{}, time.Time{}, time.Time{}
 	if cmp != want {
 		t.Errorf("record\n got %+v\nwant %+v", cmp, want)
+	}
+	if !validSpanID(h.SpanID) {
+		t.Errorf("span id %q: want 16 lower-case hex digits, not all zero", h.SpanID)
 	}
 	if h.Received.Before(before.Truncate(0)) || h.Forwarded.Before(h.Received) || h.DownstreamAnswered.Before(h.Forwarded) || h.Answered.Before(h.DownstreamAnswered) || h.Answered.After(time.Now()) {
 		t.Errorf("timestamps out of order: %v %v %v %v", h.Received, h.Forwarded, h.DownstreamAnswered, h.Answered)
@@ -127,6 +139,201 @@ func BenchmarkRecordHop(b *testing.B) {
 	r := mtRouter(b, mtCatalog(b, "http://127.0.0.1:9"))
 	r.hops = newHopStore(HopConfig{MaxRecords: 10_000, MaxAge: time.Hour}, "P", "n")
 	c := call{start: time.Now(), corrID: "corr", traceID: "trace", sender: "S", status: 200, sent: time.Now(), prt: time.Millisecond}
+	c.target.URL, c.target.Producer, c.nextURL = "https://p/x", "P", "https://p/x"
+	for i := 0; i < 20_000; i++ {
+		r.recordHop(&c, time.Now())
+	}
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			r.recordHop(&c, time.Now())
+		}
+	})
+}
+
+func validSpanID(s string) bool {
+	return len(s) == 16 && isLowerHex([]byte(s)) && s != "0000000000000000"
+}
+
+// tpProducer is a loopback producer that keeps the last traceparent it got.
+func tpProducer(t *testing.T) (url string, last func() string) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var tp string
+	s := &fasthttp.Server{Handler: func(ctx *fasthttp.RequestCtx) {
+		mu.Lock()
+		tp = string(ctx.Request.Header.Peek(hdrTraceparent))
+		mu.Unlock()
+		ctx.SetContentType("text/xml; charset=UTF-8")
+		ctx.SetBodyString(`<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/"><soapenv:Body><PingForConfigurationResponse/></soapenv:Body></soapenv:Envelope>`)
+	}}
+	go func() { _ = s.Serve(ln) }()
+	t.Cleanup(func() { _ = s.Shutdown() })
+	return "http://" + ln.Addr().String(), func() string {
+		mu.Lock()
+		defer mu.Unlock()
+		return tp
+	}
+}
+
+// Each hop's span id is the parent-id of the traceparent it sends
+// downstream (so the next platform's hop is its child), and its parent span
+// id is the parent-id of the traceparent that came in; a call that came
+// without one is a root. A call refused before it was sent on still has a
+// span of its own.
+func TestHopRecordSpanIDs(t *testing.T) {
+	url, lastTP := tpProducer(t)
+	r := mtRouter(t, mtCatalog(t, url))
+
+	const trace, parent = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
+	ctx := mtRequest(mtConsumer, mtEnvelope(mtContract, mtAddress))
+	ctx.Request.Header.Set(hdrCorrelationID, "span-1")
+	ctx.Request.Header.Set(hdrTraceparent, "00-"+trace+"-"+parent+"-01")
+	if st := mtCall(r, ctx); st != 200 {
+		t.Fatalf("status %d: %s", st, ctx.Response.Body())
+	}
+	got := r.Hops("span-1")
+	if len(got) != 1 {
+		t.Fatalf("%d records, want 1", len(got))
+	}
+	h := got[0]
+	if h.TraceID != trace || h.ParentSpanID != parent || !validSpanID(h.SpanID) || h.SpanID == parent {
+		t.Errorf("trace %s span %q parent %q; want trace %s, a new span, parent %s", h.TraceID, h.SpanID, h.ParentSpanID, trace, parent)
+	}
+	if tp, want := lastTP(), "00-"+trace+"-"+h.SpanID+"-01"; tp != want {
+		t.Errorf("traceparent downstream = %q, want %q (the hop's span as parent-id)", tp, want)
+	}
+
+	// No traceparent: a new trace, and this hop is its root.
+	ctx = mtRequest(mtConsumer, mtEnvelope(mtContract, mtAddress))
+	ctx.Request.Header.Set(hdrCorrelationID, "span-2")
+	mtCall(r, ctx)
+	got = r.Hops("span-2")
+	if len(got) != 1 || got[0].ParentSpanID != "" || !validSpanID(got[0].SpanID) || len(got[0].TraceID) != 32 || got[0].TraceID == trace {
+		t.Fatalf("call without traceparent: %+v", got)
+	}
+	if tp, want := lastTP(), "00-"+got[0].TraceID+"-"+got[0].SpanID+"-01"; tp != want {
+		t.Errorf("traceparent downstream = %q, want %q", tp, want)
+	}
+	if b, _ := json.Marshal(got[0]); !bytes.Contains(b, []byte(`"span_id":"`+got[0].SpanID+`"`)) || bytes.Contains(b, []byte("parent_span_id")) {
+		t.Errorf("JSON of a root hop: %s", b)
+	}
+
+	// Refused (VP007): never sent on, still a span, still the caller's child.
+	ctx = mtRequest(mtOther, mtEnvelope(mtContract, mtAddress))
+	ctx.Request.Header.Set(hdrCorrelationID, "span-3")
+	ctx.Request.Header.Set(hdrTraceparent, "00-"+trace+"-"+parent+"-00")
+	mtCall(r, ctx)
+	if got := r.Hops("span-3"); len(got) != 1 || got[0].Outcome != "VP007" || !validSpanID(got[0].SpanID) || got[0].ParentSpanID != parent {
+		t.Errorf("refused call: %+v", got)
+	}
+}
+
+func TestTraceOf(t *testing.T) {
+	const trace, parent = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
+	tests := []struct {
+		name, tp   string
+		keepTrace  bool
+		wantParent string
+	}{
+		{"valid", "00-" + trace + "-" + parent + "-01", true, parent},
+		{"not sampled", "00-" + trace + "-" + parent + "-00", true, parent},
+		{"later version with more fields", "01-" + trace + "-" + parent + "-01-what-comes", true, parent},
+		{"absent", "", false, ""},
+		{"upper-case trace", "00-" + strings.ToUpper(trace) + "-" + parent + "-01", false, ""},
+		{"zero trace", "00-00000000000000000000000000000000-" + parent + "-01", false, ""},
+		{"short", "00-" + trace + "-" + parent[:15] + "-01", false, ""},
+		{"zero parent", "00-" + trace + "-0000000000000000-01", true, ""},
+		{"upper-case parent", "00-" + trace + "-" + strings.ToUpper(parent) + "-01", true, ""},
+		{"parent not followed by a dash", "00-" + trace + "-" + parent + "x01", true, ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			gotTrace, gotParent := traceOf([]byte(tc.tp))
+			if (gotTrace == trace) != tc.keepTrace || len(gotTrace) != 32 || !isLowerHex([]byte(gotTrace)) {
+				t.Errorf("trace = %q, keep %s: %v", gotTrace, trace, tc.keepTrace)
+			}
+			if p := spanHex(gotParent); p != tc.wantParent {
+				t.Errorf("parent = %q, want %q", p, tc.wantParent)
+			}
+		})
+	}
+}
+
+// A feed gets every stored record, never makes recording wait (a full queue
+// drops and counts), and drains before reporting a cancelled context.
+func TestHopFeed(t *testing.T) {
+	r := mtRouter(t, mtCatalog(t, "http://127.0.0.1:9"))
+	r.hops = newHopStore(HopConfig{MaxRecords: 100, MaxAge: time.Hour}, "P", "n1")
+	f := r.FeedHops(3)
+	c := call{start: time.Now(), traceID: "t", sender: "S", status: 200, spanID: [8]byte{1, 2, 3, 4, 5, 6, 7, 8}, parentSpanID: [8]byte{9}}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := range 5 {
+			c.corrID = fmt.Sprint("c", i)
+			r.recordHop(&c, time.Now())
+		}
+	}()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("recording waited for the feed's reader")
+	}
+	if got := f.Dropped(); got != 2 {
+		t.Errorf("dropped %d, want 2 (5 records, room for 3)", got)
+	}
+	if got := r.hops.len(); got != 5 {
+		t.Errorf("store holds %d, want all 5: the feed does not decide what is kept", got)
+	}
+
+	recs, err := f.Next(t.Context(), make([]HopRecord, 0, 2))
+	if err != nil || len(recs) != 2 || recs[0].CorrelationID != "c0" || recs[1].CorrelationID != "c1" {
+		t.Fatalf("Next = %+v, %v; want c0, c1 (up to cap)", recs, err)
+	}
+	if h := recs[0]; h.SpanID != "0102030405060708" || h.ParentSpanID != "0900000000000000" || h.Platform != "P" || h.Node != "n1" || h.Outcome != "ok" {
+		t.Errorf("fed record: %+v", h)
+	}
+	stopped, cancel := context.WithCancel(context.Background())
+	cancel()
+	recs, err = f.Next(stopped, nil)
+	if err != nil || len(recs) != 1 || recs[0].CorrelationID != "c2" {
+		t.Errorf("Next with a cancelled context and a record queued = %+v, %v; want c2 first", recs, err)
+	}
+	if recs, err = f.Next(stopped, nil); err == nil || len(recs) != 0 {
+		t.Errorf("Next on an empty queue with a cancelled context = %+v, %v; want the context's error", recs, err)
+	}
+
+	r.hops = nil
+	if r.FeedHops(10) != nil {
+		t.Error("FeedHops with hop records off should return nil")
+	}
+}
+
+// BenchmarkRecordHopFed is BenchmarkRecordHop with a feed attached and a
+// reader draining it, as the OTLP export does: a record is also copied into
+// the feed's buffer (or dropped when the reader falls behind), and
+// recording still allocates nothing.
+func BenchmarkRecordHopFed(b *testing.B) {
+	r := mtRouter(b, mtCatalog(b, "http://127.0.0.1:9"))
+	r.hops = newHopStore(HopConfig{MaxRecords: 10_000, MaxAge: time.Hour}, "P", "n")
+	f := r.FeedHops(4096)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		buf := make([]HopRecord, 0, 512)
+		for {
+			var err error
+			if buf, err = f.Next(ctx, buf[:0]); err != nil {
+				return
+			}
+		}
+	}()
+	c := call{start: time.Now(), corrID: "corr", traceID: "trace", sender: "S", status: 200, sent: time.Now(), prt: time.Millisecond, spanID: newSpanID()}
 	c.target.URL, c.target.Producer, c.nextURL = "https://p/x", "P", "https://p/x"
 	for i := 0; i < 20_000; i++ {
 		r.recordHop(&c, time.Now())

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -33,6 +34,8 @@ type Config struct {
 	Federation Federation `yaml:"federation"`
 	Admin      Admin      `yaml:"admin"`
 	Log        Log        `yaml:"log"`
+	// Trace exports hop records to an OpenTelemetry collector.
+	Trace Trace `yaml:"trace"`
 }
 
 // Node identifies the node and its platform.
@@ -204,6 +207,39 @@ type Admin struct {
 	// node, without authentication; bind it to a monitoring interface or
 	// loopback. The host must be named (0.0.0.0 only on purpose).
 	MetricsAddr string `yaml:"metrics_addr"`
+}
+
+// Trace configures the optional export of hop records (router.trace_max_records)
+// as OpenTelemetry spans over OTLP/HTTP: one span per hop, with the hop's
+// own trace, span and parent span ids, so that the hops of every platform
+// a call crossed join into one trace in the collector
+// (federation/DESIGN.md, "OTLP export"). Export never slows a call: records
+// wait in a bounded queue and are dropped, and counted, when it is full.
+type Trace struct {
+	// OTLPEndpoint is the collector's OTLP/HTTP traces URL, e.g.
+	// https://collector.example:4318/v1/traces (without a path:
+	// /v1/traces). Default empty: no export. With https the node presents
+	// tls.cert/tls.key and verifies the collector's certificate, host name
+	// included, against tls.ca. Hazard: with http, spans (consumers,
+	// contracts, logical addresses) cross the network in clear; use it for
+	// a collector on loopback. Of the exporter's OTEL_EXPORTER_OTLP_*
+	// environment variables, headers and compression apply; endpoint,
+	// timeout and TLS come from this section.
+	OTLPEndpoint string `yaml:"otlp_endpoint"`
+	// OTLPQueueSize is how many hop records may wait for export (default
+	// 4096, about 1 MB). A record that finds the queue full is dropped and
+	// counted in vaxel_trace_otlp_dropped_total; calls never wait for it.
+	OTLPQueueSize int `yaml:"otlp_queue_size"`
+	// OTLPBatchSize is the most spans sent in one request (default 512).
+	OTLPBatchSize int `yaml:"otlp_batch_size"`
+	// OTLPBatchTimeout is the longest a span waits for its batch to fill
+	// before the batch is sent anyway (default 1s).
+	OTLPBatchTimeout time.Duration `yaml:"otlp_batch_timeout"`
+	// OTLPTimeout bounds one export request, retries included (default
+	// 10s); a batch that has not gone through by then is dropped and
+	// counted. Stopping the node waits up to this long for the spans still
+	// queued.
+	OTLPTimeout time.Duration `yaml:"otlp_timeout"`
 }
 
 // Log configures logging.
@@ -493,6 +529,17 @@ func (c *Config) Validate() error {
 		}
 	} else if len(c.Federation.Join) > 0 {
 		add("federation.join needs federation.bind (e.g. :7947)")
+	}
+	if e := c.Trace.OTLPEndpoint; e != "" {
+		if u, err := url.Parse(e); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			add("trace.otlp_endpoint %q is not an http(s) URL; give the collector's OTLP/HTTP traces URL, e.g. https://collector.example:4318/v1/traces", e)
+		}
+		if c.Router.TraceMaxRecords < 0 {
+			add("trace.otlp_endpoint exports hop records, which router.trace_max_records < 0 turns off; set router.trace_max_records to 0 (the default) or more, or leave trace.otlp_endpoint empty")
+		}
+	}
+	if t := c.Trace; t.OTLPQueueSize < 0 || t.OTLPBatchSize < 0 || t.OTLPBatchTimeout < 0 || t.OTLPTimeout < 0 {
+		add("trace.otlp_queue_size, otlp_batch_size, otlp_batch_timeout and otlp_timeout must not be negative (0: the default)")
 	}
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":
