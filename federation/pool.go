@@ -274,6 +274,35 @@ func (p *Pool) SetMeta(m Meta) error {
 	return nil
 }
 
+// RTT measures the round trip to a member with one gossip ping (UDP,
+// encrypted and labelled like all gossip), bounded by the probe timeout.
+// The federation uses it to prefer a platform's nearest nodes.
+func (p *Pool) RTT(name string) (time.Duration, error) {
+	p.mu.Lock()
+	ml := p.ml
+	m, ok := p.members[name]
+	var addr string
+	if ok {
+		addr = m.Addr
+	}
+	p.mu.Unlock()
+	if ml == nil {
+		return 0, errors.New("gossip pool is not running")
+	}
+	if !ok || addr == "" {
+		return 0, fmt.Errorf("gossip ping %s: not a known member", name)
+	}
+	ua, err := net.ResolveUDPAddr("udp", addr)
+	if err != nil {
+		return 0, fmt.Errorf("gossip ping %s at %s: %w", name, addr, err)
+	}
+	d, err := ml.Ping(name, ua)
+	if err != nil {
+		return 0, fmt.Errorf("gossip ping %s at %s: %w", name, addr, err)
+	}
+	return d, nil
+}
+
 // Join contacts the given gossip addresses; it succeeds if any answers.
 func (p *Pool) Join(addrs []string) (int, error) {
 	p.mu.Lock()

@@ -147,6 +147,24 @@ func TestPoolJoinsAndSharesMeta(t *testing.T) {
 	})
 }
 
+// RTT pings a member; an unknown member is an error, not a hang.
+func TestPoolRTT(t *testing.T) {
+	pk := newTestPKI(t)
+	a, _ := startPool(t, testConfig(t, pk, "a"))
+	b, _ := startPool(t, testConfig(t, pk, "b", a.Addr()))
+	waitFor(t, "two alive members", 5*time.Second, func() bool { return states(a) == "a=alive b=alive" }, a, b)
+	d, err := a.RTT("b")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d <= 0 || d > time.Second {
+		t.Errorf("RTT to b on loopback = %s", d)
+	}
+	if _, err := a.RTT("nobody"); err == nil {
+		t.Error("RTT to an unknown member succeeded")
+	}
+}
+
 func TestPoolDetectsFailureAndLeave(t *testing.T) {
 	pk := newTestPKI(t)
 	a, _ := startPool(t, testConfig(t, pk, "a"))
