@@ -4,8 +4,10 @@ import (
 	"context"
 	"crypto/tls"
 	"fmt"
+	"net/http"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/vaxel/vaxel/federation"
@@ -41,10 +43,16 @@ func federationPool(cfg *config.Config, serverTLS, clientTLS *tls.Config, n *Nod
 	return federation.New(fc)
 }
 
-// federationMeta is what this node tells the federation.
+// federationMeta is what this node tells the federation. Its router is
+// advertised only once the node is ready: a node that has just (re)started
+// may not hold its catalog yet, and other platforms would otherwise route
+// calls to it that it answers with VP008.
 func (n *Node) federationMeta() federation.Meta {
 	m := n.baseMeta(n.fed)
 	m.Environment = n.cfg.Federation.Environment
+	if ok, _ := n.Readiness(); !ok {
+		m.RouterAddr = ""
+	}
 	return m
 }
 
@@ -54,6 +62,10 @@ func (n *Node) runFederation(ctx context.Context) {
 	t := time.NewTicker(n.reconcileEvery)
 	defer t.Stop()
 	var published federation.Meta
+	ready := n.ready // readiness changes the metadata: publish it at once
+	seen := map[string]string{}
+	dist := &distances{rtt: map[string]time.Duration{}}
+	go n.measureDistances(ctx, dist)
 	for {
 		if m := n.federationMeta(); m != published {
 			if err := n.fed.SetMeta(m); err != nil {
@@ -62,40 +74,179 @@ func (n *Node) runFederation(ctx context.Context) {
 				published = m
 			}
 		}
-		n.router.SetPlatforms(router.NewPlatforms(n.peerPlatforms()))
+		n.router.SetPlatforms(router.NewPlatforms(n.peerPlatforms(dist)).Refuse(n.refusedPlatforms(seen)))
 		select {
 		case <-ctx.Done():
 			return
 		case <-n.fed.Events():
+		case <-ready:
+			ready = nil
 		case <-t.C:
 		}
 	}
 }
 
 // peerPlatforms groups the alive federation members that this platform may
-// route to by platform.
-func (n *Node) peerPlatforms() map[string]router.PlatformNodes {
-	allowed := map[string]bool{}
+// route to by platform, each platform's nodes nearest first (dist; nil:
+// all near, in address order).
+func (n *Node) peerPlatforms(dist *distances) map[string]router.PlatformNodes {
+	byPlatform := map[string][]fedNode{}
+	for _, m := range n.fed.Members() {
+		md := m.Meta
+		if !n.routable(m) {
+			continue
+		}
+		byPlatform[md.Platform] = append(byPlatform[md.Platform], fedNode{addr: md.RouterAddr, rtt: dist.get(m.Name)})
+	}
+	out := map[string]router.PlatformNodes{}
+	for k, nodes := range byPlatform {
+		out[k] = nearestFirst(nodes)
+	}
+	return out
+}
+
+// routable says whether m is a node this platform may route calls to: an
+// alive member of an allowed peer platform in the same environment, whose
+// router is advertised (it is ready).
+func (n *Node) routable(m federation.Member) bool {
+	md := m.Meta
+	if m.State != federation.StateAlive || md.RouterAddr == "" || md.Environment != n.cfg.Federation.Environment || m.Name != md.Platform+"/"+md.Node {
+		return false
+	}
+	for _, p := range n.cfg.Federation.AllowPlatforms {
+		if strings.EqualFold(p, md.Platform) {
+			return true
+		}
+	}
+	return false
+}
+
+// fedNode is a platform's node as distance ordering sees it; rtt 0: not
+// measured yet.
+type fedNode struct {
+	addr string
+	rtt  time.Duration
+}
+
+// nearestFirst orders a platform's nodes by measured round trip (unmeasured
+// ones last, by address) and counts as near those within twice the nearest
+// one's round trip plus 2 ms: calls are spread over the near nodes, so a
+// platform that runs nodes in two data centres is called in the closer one
+// while it has live nodes there, and jitter between nodes of one data
+// centre does not split them. With nothing measured, every node is near.
+func nearestFirst(nodes []fedNode) router.PlatformNodes {
+	sort.Slice(nodes, func(i, j int) bool {
+		a, b := nodes[i], nodes[j]
+		if (a.rtt == 0) != (b.rtt == 0) {
+			return b.rtt == 0
+		}
+		if a.rtt != b.rtt {
+			return a.rtt < b.rtt
+		}
+		return a.addr < b.addr
+	})
+	pn := router.PlatformNodes{Addrs: make([]string, len(nodes))}
+	for i, x := range nodes {
+		pn.Addrs[i] = x.addr
+	}
+	if len(nodes) == 0 || nodes[0].rtt == 0 {
+		return pn // nothing measured: all near
+	}
+	limit := 2*nodes[0].rtt + 2*time.Millisecond
+	for _, x := range nodes {
+		if x.rtt == 0 || x.rtt > limit {
+			break
+		}
+		pn.Near++
+	}
+	return pn
+}
+
+// distances holds the smoothed round trip to federation members.
+type distances struct {
+	mu  sync.Mutex
+	rtt map[string]time.Duration
+}
+
+func (d *distances) get(name string) time.Duration {
+	if d == nil {
+		return 0
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.rtt[name]
+}
+
+// distanceEvery is how often the nodes this platform routes to are pinged.
+const distanceEvery = 5 * time.Second
+
+// measureDistances pings the nodes this platform routes to, one at a time,
+// every distanceEvery, and keeps an exponentially smoothed round trip per
+// node (a quarter of each new sample), so that one slow answer does not
+// reorder a platform's nodes. Members that left are forgotten.
+func (n *Node) measureDistances(ctx context.Context, d *distances) {
+	t := time.NewTicker(distanceEvery)
+	defer t.Stop()
+	for {
+		members := n.fed.Members()
+		live := map[string]bool{}
+		for _, m := range members {
+			if ctx.Err() != nil {
+				return
+			}
+			if !n.routable(m) {
+				continue
+			}
+			live[m.Name] = true
+			rtt, err := n.fed.RTT(m.Name)
+			if err != nil {
+				continue // failure detection is gossip's job
+			}
+			d.mu.Lock()
+			if old := d.rtt[m.Name]; old > 0 {
+				rtt = old + (rtt-old)/4
+			}
+			d.rtt[m.Name] = max(rtt, time.Microsecond)
+			d.mu.Unlock()
+		}
+		d.mu.Lock()
+		for name := range d.rtt {
+			if !live[name] {
+				delete(d.rtt, name)
+			}
+		}
+		d.mu.Unlock()
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// maxRefused bounds the platform HSA-IDs remembered as refused.
+const maxRefused = 10000
+
+// refusedPlatforms returns the HSA-IDs of the federation's platforms that
+// are not on federation.allow_platforms, with their names: calls from them
+// are refused (router.Platforms.Refuse). seen keeps every such platform
+// ever seen by this node, so that one whose nodes left the pool or failed
+// is still refused if its certificate reaches the router.
+func (n *Node) refusedPlatforms(seen map[string]string) map[string]string {
+	allowed := map[string]bool{strings.ToLower(n.cfg.Node.Platform): true}
 	for _, p := range n.cfg.Federation.AllowPlatforms {
 		allowed[strings.ToLower(p)] = true
 	}
-	out := map[string]router.PlatformNodes{}
 	for _, m := range n.fed.Members() {
 		md := m.Meta
-		if m.State != federation.StateAlive || md.RouterAddr == "" || md.Environment != n.cfg.Federation.Environment ||
-			!allowed[strings.ToLower(md.Platform)] || m.Name != md.Platform+"/"+md.Node {
+		if md.HSAID == "" || md.Platform == "" || allowed[strings.ToLower(md.Platform)] || strings.EqualFold(md.HSAID, n.hsaID) {
 			continue
 		}
-		pn := out[md.Platform]
-		pn.Addrs = append(pn.Addrs, md.RouterAddr)
-		out[md.Platform] = pn
+		if _, ok := seen[md.HSAID]; ok || len(seen) < maxRefused {
+			seen[md.HSAID] = md.Platform
+		}
 	}
-	for k, pn := range out {
-		// No distance measure yet: every node is near, in a stable order.
-		sort.Strings(pn.Addrs)
-		out[k] = pn
-	}
-	return out
+	return seen
 }
 
 // FederationMembers returns the federation pool's members (nil when off).
@@ -104,4 +255,58 @@ func (n *Node) FederationMembers() []federation.Member {
 		return nil
 	}
 	return n.fed.Members()
+}
+
+// federationView answers GET /api/v1/federation: the federation pool's
+// members as this node sees them, and the platforms its router routes to
+// (what "vaxel://NAME" resolves to right now), so that an operator can see
+// why a platform is or is not reachable from here.
+func (a *admin) federationView(w http.ResponseWriter, r *http.Request) {
+	type member struct {
+		Name        string    `json:"name"`
+		State       string    `json:"state"`
+		Since       time.Time `json:"since"`
+		Gossip      string    `json:"gossip"`
+		Platform    string    `json:"platform"`
+		Environment string    `json:"environment"`
+		Node        string    `json:"node"`
+		Router      string    `json:"router"`
+		Admin       string    `json:"admin"`
+		HSAID       string    `json:"hsa_id"`
+		InstanceID  string    `json:"instance_id"`
+		Version     string    `json:"version"`
+	}
+	type platform struct {
+		Name  string   `json:"name"`
+		Nodes []string `json:"nodes"` // router addresses, in the order calls prefer them
+		Near  int      `json:"near"`  // calls are spread over the first Near
+	}
+	out := struct {
+		Enabled   bool       `json:"enabled"`
+		Self      string     `json:"self,omitempty"`
+		Allow     []string   `json:"allow_platforms"`
+		Members   []member   `json:"members"`
+		Platforms []platform `json:"platforms"`
+	}{Enabled: a.n.fed != nil, Allow: append([]string{}, a.n.cfg.Federation.AllowPlatforms...), Members: []member{}, Platforms: []platform{}}
+	if a.n.fed == nil {
+		writeJSON(w, 200, out)
+		return
+	}
+	out.Self = a.n.cfg.Node.Platform + "/" + a.n.cfg.Node.Name
+	for _, m := range a.n.fed.Members() {
+		md := m.Meta
+		out.Members = append(out.Members, member{Name: m.Name, State: m.State.String(), Since: m.Since, Gossip: m.Addr,
+			Platform: md.Platform, Environment: md.Environment, Node: md.Node, Router: md.RouterAddr, Admin: md.AdminAddr,
+			HSAID: md.HSAID, InstanceID: md.InstanceID, Version: md.Version})
+	}
+	sort.Slice(out.Members, func(i, j int) bool { return out.Members[i].Name < out.Members[j].Name })
+	table := a.n.router.Platforms()
+	for _, name := range out.Allow {
+		if pn, ok := table.Nodes(name); ok {
+			out.Platforms = append(out.Platforms, platform{Name: name, Nodes: pn.Addrs, Near: pn.Near})
+		} else {
+			out.Platforms = append(out.Platforms, platform{Name: name, Nodes: []string{}})
+		}
+	}
+	writeJSON(w, 200, out)
 }

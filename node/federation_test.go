@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/vaxel/vaxel/catalog/command"
+	"github.com/vaxel/vaxel/federation"
 	"github.com/vaxel/vaxel/node/config"
 	"github.com/vaxel/vaxel/pki"
 	"github.com/vaxel/vaxel/tak"
@@ -179,6 +180,20 @@ func TestFederationRoutesToPlatformByName(t *testing.T) {
 
 	applyOrder(t, a.Node, "A", fedOrder("A", "SE-N", "vaxel://N", "SE-CONSUMER", []string{fedLA, fedLANoAuth}, []string{fedLA, fedLANoAuth}))
 	waitFor(t, "N leader", 20*time.Second, func() bool { return leaderOf(n1, n2) != nil })
+	// N's nodes are federation members, but without a catalog they are not
+	// ready, so A must not route to them (they would answer VP008).
+	waitFor(t, "A sees N's nodes in the federation", 20*time.Second, func() bool {
+		alive := 0
+		for _, m := range a.FederationMembers() {
+			if m.Meta.Platform == "N" && m.State == federation.StateAlive {
+				alive++
+			}
+		}
+		return alive == 2
+	})
+	if pn, ok := a.peerPlatforms(nil)["N"]; ok {
+		t.Fatalf("A routes to N's nodes %v before they hold a catalog", pn.Addrs)
+	}
 	applyOrder(t, leaderOf(n1, n2).Node, "N", fedOrder("N", "SE-PRODUCER", producer.url, a.hsaID, []string{fedLA, fedLANoAuth}, []string{fedLA}))
 	waitFor(t, "a ready", 20*time.Second, func() bool { ok, _ := a.Readiness(); return ok })
 	waitFor(t, "A sees both N routers", 20*time.Second, func() bool {
@@ -219,4 +234,100 @@ func TestFederationRoutesToPlatformByName(t *testing.T) {
 		pn, _ := a.router.Platforms().Nodes("N")
 		return len(pn.Addrs) == 1
 	})
+}
+
+// fedSingle configures a one-node platform name (no platform gossip) in the
+// federation with key fedKey, peering with allow.
+func fedSingle(t *testing.T, p *gossipPlatform, nodeName, name, fedKey string, allow []string, join ...string) *config.Config {
+	t.Helper()
+	c := p.config(nodeName, 0)
+	c.Node.Platform = name
+	c.Router.InstanceID, c.Router.InstanceName = "", ""
+	c.TLS.ProducerCAs = []string{filepath.Join(p.dir, "ca.crt")}
+	c.Gossip = config.Gossip{}
+	c.Federation = config.Federation{Bind: "127.0.0.1:0", KeyFile: fedKey, AllowPlatforms: allow, Join: join, ProbeInterval: 100 * time.Millisecond}
+	if err := config.LoadDerived(c); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// A platform of the federation that N does not peer with (not on N's
+// federation.allow_platforms) cannot route through N, even though N's
+// catalog authorizes its HSA-ID: its call gets N's VP007 saying why. A
+// platform on the list gets through.
+func TestFederationRefusesPlatformNotAllowed(t *testing.T) {
+	p := newGossipPlatform(t)
+	issueConsumer(t, p)
+	fedKey := filepath.Join(p.dir, "federation.key")
+	if err := os.WriteFile(fedKey, []byte(base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{7}, 32))+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	producer := startFedProducer(t)
+	n := p.start(fedSingle(t, p, "n1", "N", fedKey, []string{"A"}))
+	a := p.start(fedSingle(t, p, "a1", "A", fedKey, []string{"N"}, n.fed.Addr()))
+	c := p.start(fedSingle(t, p, "c1", "C", fedKey, []string{"N"}, n.fed.Addr()))
+
+	// N authorizes both A's and C's HSA-ID: only the allow-list tells
+	// them apart.
+	order := fedOrder("N", "SE-PRODUCER", producer.url, a.hsaID, []string{fedLA}, []string{fedLA})
+	var o tak.Order
+	if err := json.Unmarshal(order, &o); err != nil {
+		t.Fatal(err)
+	}
+	ns, la, cons := fedContract, fedLA, c.hsaID
+	o.Inkludera.Tjanstekomponenter = append(o.Inkludera.Tjanstekomponenter, tak.OrderComponent{HsaID: cons, Beskrivning: "C"})
+	o.Inkludera.Anropsbehorigheter = append(o.Inkludera.Anropsbehorigheter, tak.OrderAuthorization{LogiskAdress: &la, Tjanstekontrakt: &ns, Tjanstekonsument: &cons})
+	order, _ = json.Marshal(o)
+	applyOrder(t, n.Node, "N", order)
+	applyOrder(t, a.Node, "A", fedOrder("A", "SE-N", "vaxel://N", "SE-CONSUMER", []string{fedLA}, []string{fedLA}))
+	applyOrder(t, c.Node, "C", fedOrder("C", "SE-N", "vaxel://N", "SE-CONSUMER", []string{fedLA}, []string{fedLA}))
+	for _, x := range []*runningNode{a, c} {
+		waitFor(t, x.cfg.Node.Name+" routes to N", 20*time.Second, func() bool {
+			pn, ok := x.router.Platforms().Nodes("N")
+			return ok && len(pn.Addrs) == 1
+		})
+	}
+	waitFor(t, "N knows C's HSA-ID from the federation", 20*time.Second, func() bool {
+		_, refused := n.router.Platforms().Refuses(c.hsaID)
+		return refused
+	})
+
+	aAddr, _ := a.RouterAddrs()
+	if code, body := fedCall(t, p.dir, aAddr, fedLA); code != 200 {
+		t.Fatalf("A→N (A allowed at N): HTTP %d %s", code, body)
+	}
+	cAddr, _ := c.RouterAddrs()
+	code, body := fedCall(t, p.dir, cAddr, fedLA)
+	if code != 500 || !strings.Contains(body, "VP007 [N]") || !strings.Contains(body, "Platform C ("+c.hsaID+") is not among the platforms") {
+		t.Fatalf("C→N (C not on N's allow-list): HTTP %d %s; want N's VP007 naming platform C", code, body)
+	}
+	producer.mu.Lock()
+	defer producer.mu.Unlock()
+	if got := len(producer.seen); got != 1 {
+		t.Errorf("producer got %d calls, want 1 (A's only)", got)
+	}
+}
+
+// A platform's nodes are ordered by measured round trip; those within
+// twice the nearest one's plus 2 ms are near (calls are spread over them);
+// unmeasured nodes come last; with nothing measured all are near.
+func TestNearestFirst(t *testing.T) {
+	ms := time.Millisecond
+	cases := []struct {
+		in   []fedNode
+		want string
+		near int
+	}{
+		{[]fedNode{{"b", 0}, {"a", 0}}, "a,b", 0}, // 0: all near
+		{[]fedNode{{"far", 12 * ms}, {"n2", ms / 2}, {"n1", ms / 3}}, "n1,n2,far", 2},
+		{[]fedNode{{"x", 0}, {"n1", ms}, {"n2", 3 * ms}, {"n3", 5 * ms}}, "n1,n2,n3,x", 2},
+		{[]fedNode{{"only", 40 * ms}}, "only", 1},
+	}
+	for _, c := range cases {
+		pn := nearestFirst(c.in)
+		if got := strings.Join(pn.Addrs, ","); got != c.want || pn.Near != c.near {
+			t.Errorf("nearestFirst = %s near %d, want %s near %d", got, pn.Near, c.want, c.near)
+		}
+	}
 }

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"strings"
 	"sync"
 	"testing"
@@ -116,7 +117,10 @@ func (p *gossipPlatform) start(c *config.Config) *runningNode {
 					t.Errorf("%s stopped: %v", c.Node.Name, err)
 				}
 			case <-time.After(20 * time.Second):
-				t.Errorf("%s did not stop within 20 s", c.Node.Name)
+				// The goroutines tell which stage of the ordered shutdown hangs.
+				var b strings.Builder
+				_ = pprof.Lookup("goroutine").WriteTo(&b, 1)
+				t.Errorf("%s did not stop within 20 s; goroutines:\n%s", c.Node.Name, b.String())
 			}
 		})
 	}}

@@ -185,6 +185,7 @@ func routerConfig(cfg *config.Config, log *slog.Logger) (router.Config, error) {
 		}
 	}
 	set(&rc.ConnectTimeout, c.ConnectTimeout)
+	set(&rc.PlatformConnectTimeout, cfg.Federation.ConnectTimeout)
 	set(&rc.RetryDelay, c.RetryDelay)
 	set(&rc.ReadTimeout, c.ReadTimeout)
 	set(&rc.WriteTimeout, c.WriteTimeout)

@@ -63,8 +63,8 @@ func TestTraceAcrossThreePlatforms(t *testing.T) {
 		}
 		return p.start(c)
 	}
-	b := platform("b1", "B", nil)
-	n := platform("n1", "N", []string{"B"}, b.fed.Addr())
+	b := platform("b1", "B", []string{"N"})
+	n := platform("n1", "N", []string{"A", "B"}, b.fed.Addr())
 	a := platform("a1", "A", []string{"N"}, b.fed.Addr())
 
 	applyOrder(t, a.Node, "A", fedOrder("A", "SE-N", "vaxel://N", "SE-CONSUMER", []string{fedLA}, []string{fedLA}))

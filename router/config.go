@@ -63,6 +63,11 @@ type Config struct {
 	// before the one retry a refused connection gets (vp.producer.retry.delay).
 	ConnectTimeout time.Duration
 	RetryDelay     time.Duration
+	// PlatformConnectTimeout bounds connecting to another platform's node
+	// (a call address vaxel://NAME). Shorter than ConnectTimeout: until
+	// gossip declares a dead node failed, calls that pick it wait this long
+	// before the next node is tried (and it is then passed by, DownHold).
+	PlatformConnectTimeout time.Duration
 	// ProducerTLS is the client certificate and trusted CAs for https producers
 	// and the next platform.
 	ProducerTLS *tls.Config
@@ -111,6 +116,7 @@ func DefaultConfig() Config {
 		ContentType:               "text/xml;charset=UTF-8",
 		MaxBodySize:               15 << 20,
 		ConnectTimeout:            2 * time.Second,
+		PlatformConnectTimeout:    500 * time.Millisecond,
 		RetryDelay:                2 * time.Second,
 		MaxConnsPerProducer:       512,
 		Routing:                   tak.RoutingOptions{Delimiter: "#"},

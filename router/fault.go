@@ -236,6 +236,12 @@ func DetailNoAuthorization(ns, la, sender string) string {
 	return "Authorization missing for serviceNamespace: " + ns + ", receiverId: " + la + ", senderId: " + sender
 }
 
+// DetailPlatformNotAllowed is the VP007 detail for a call from a
+// federation platform that this platform does not peer with.
+func DetailPlatformNotAllowed(platform, sender string) string {
+	return "Platform " + platform + " (" + sender + ") is not among the platforms this platform peers with (federation.allow_platforms)"
+}
+
 // DetailNoCatalog is the VP008 detail.
 func DetailNoCatalog() string {
 	return "No contact with TAK at startup, and no local cache to fallback on, not possible to route call"

@@ -92,6 +92,13 @@ func (r *Router) handle(ctx *fasthttp.RequestCtx, overTLS bool) {
 		r.fault(ctx, &c, code, detail)
 		return
 	}
+	if name, refused := r.plats.Load().Refuses(c.sender); refused && !c.internal {
+		// A platform of the federation that this platform does not peer
+		// with (federation.allow_platforms) may not route through it,
+		// whatever the catalog authorizes for its HSA-ID.
+		r.fault(ctx, &c, CodeVP007, DetailPlatformNotAllowed(name, c.sender))
+		return
+	}
 	if !r.readBody(ctx, in) {
 		return
 	}
@@ -285,7 +292,11 @@ func (r *Router) forward(ctx *fasthttp.RequestCtx, c *call, body []byte, in *inb
 		url = alts.at(0)
 	}
 	c.nextURL = url
-	hc, isHTTPS, err := r.client(url)
+	connect := r.cfg.ConnectTimeout
+	if alts.len() > 0 {
+		connect = r.cfg.PlatformConnectTimeout
+	}
+	hc, isHTTPS, err := r.clientWith(url, connect)
 	if err != nil {
 		r.fault(ctx, c, CodeVP009, DetailProducerIO(url, err.Error()))
 		return
@@ -353,12 +364,18 @@ func (r *Router) forward(ctx *fasthttp.RequestCtx, c *call, body []byte, in *inb
 		pc.writeBy, pc.timeout = c.start.Add(r.cfg.ReadTimeout), timeout
 	}
 	err = hc.Do(req, resp)
+	tried := 0 // the platform node last tried
 	for i := 1; err != nil && (isConnectFailure(err) || errors.Is(err, fasthttp.ErrConnectionClosed)) && i < alts.len() && (ob == nil || !ob.started()); i++ {
 		// Another node of the platform: the refused one was never reached.
 		// A pooled connection closed before any response byte counts as
 		// unreached too, as for the one retry on a producer (RetryIfErr in
-		// producer.go): a node stopping closes its idle connections.
-		next, _, cerr := r.client(alts.at(i))
+		// producer.go): a node stopping closes its idle connections. One
+		// that cannot be connected to is passed by for a while.
+		if isConnectFailure(err) {
+			alts.markDown(tried)
+		}
+		tried = i
+		next, _, cerr := r.platformClient(alts.at(i))
 		if cerr != nil {
 			break
 		}
@@ -370,6 +387,9 @@ func (r *Router) forward(ctx *fasthttp.RequestCtx, c *call, body []byte, in *inb
 			req.SetBodyStream(ob, outLen)
 		}
 		err = next.Do(req, resp)
+	}
+	if err != nil && isConnectFailure(err) && alts.len() > 0 {
+		alts.markDown(tried)
 	}
 	if err != nil && isConnectFailure(err) && alts.len() == 0 && r.cfg.RetryDelay < timeout && (ob == nil || !ob.started()) {
 		// One retry, and only when the producer was never reached: a

@@ -3,6 +3,7 @@ package router
 import (
 	"strings"
 	"sync/atomic"
+	"time"
 )
 
 // PlatformScheme starts a call address that names a platform of the
@@ -20,8 +21,26 @@ const PlatformScheme = "vaxel://"
 type Platforms struct {
 	byName map[string]PlatformNodes // by lower-case platform name
 	urls   map[string][]string      // the same nodes as call URLs, built once
-	next   atomic.Uint32            // spreads calls over a platform's nodes
+	// down holds, per node (aligned with urls), until when (unix ns) calls
+	// pass it by: a node that could not be connected to is tried last for
+	// DownHold. Gossip takes seconds to declare a node failed; without
+	// this, every call spread to a dead node in that time would wait for
+	// the connect timeout before going to the next one.
+	down map[string][]atomic.Int64
+	next atomic.Uint32 // spreads calls over a platform's nodes
+	// refused maps the HSA-IDs (lower case) of federation platforms that
+	// are not on this platform's allow-list to their names: a call whose
+	// sender is one of them is refused whatever the catalog authorizes.
+	refused map[string]string
 }
+
+// DownHold is how long a platform node that could not be connected to is
+// tried only after the others.
+const DownHold = 5 * time.Second
+
+// maxMarked bounds the nodes per platform that can be passed by (a bit
+// mask); a larger platform's further nodes are always tried in turn.
+const maxMarked = 64
 
 // PlatformNodes are a platform's live router addresses (host:port, HTTPS),
 // nearest first; calls are spread over the first Near of them and go to the
@@ -33,7 +52,8 @@ type PlatformNodes struct {
 
 // NewPlatforms builds a table; the slices are copied.
 func NewPlatforms(m map[string]PlatformNodes) *Platforms {
-	p := &Platforms{byName: make(map[string]PlatformNodes, len(m)), urls: make(map[string][]string, len(m))}
+	p := &Platforms{byName: make(map[string]PlatformNodes, len(m)), urls: make(map[string][]string, len(m)),
+		down: make(map[string][]atomic.Int64, len(m))}
 	for name, pn := range m {
 		if len(pn.Addrs) == 0 {
 			continue
@@ -49,8 +69,52 @@ func NewPlatforms(m map[string]PlatformNodes) *Platforms {
 			urls[i] = "https://" + a + "/vp"
 		}
 		p.urls[key] = urls
+		p.down[key] = make([]atomic.Int64, len(urls))
 	}
 	return p
+}
+
+// Refuse returns p with the federation platforms whose calls this platform
+// refuses: platform HSA-ID → platform name. Call it before SetPlatforms;
+// the table is immutable once in use.
+func (p *Platforms) Refuse(ids map[string]string) *Platforms {
+	p.refused = make(map[string]string, len(ids))
+	for id, name := range ids {
+		p.refused[strings.ToLower(id)] = name
+	}
+	return p
+}
+
+// Refuses returns the platform a sender's HSA-ID belongs to, when calls
+// from that platform are refused.
+func (p *Platforms) Refuses(sender string) (string, bool) {
+	if p == nil || len(p.refused) == 0 {
+		return "", false
+	}
+	var buf [64]byte
+	name, ok := p.refused[string(lowerKey(&buf, sender))]
+	return name, ok
+}
+
+// lowerKey lower-cases s into buf for a map lookup, without allocating
+// for an ASCII s that fits (platform names and HSA-IDs; strings.ToLower
+// would allocate per call for the usual capitals).
+func lowerKey(buf *[64]byte, s string) []byte {
+	key := buf[:0]
+	for i := 0; i < len(s) && len(key) < len(buf); i++ {
+		c := s[i]
+		if c >= 0x80 {
+			break // not ASCII: strings.ToLower, below, as the keys were made
+		}
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		key = append(key, c)
+	}
+	if len(key) < len(s) {
+		return []byte(strings.ToLower(s)) // too long for buf, or not ASCII
+	}
+	return key
 }
 
 // Nodes returns a platform's entry (for status pages and tests).
@@ -84,36 +148,89 @@ func platformOf(url string) (string, bool) {
 }
 
 // hopOrder is the order in which a call tries a platform's nodes: round
-// robin over the near nodes from start, then the far ones. It is a view
-// on the table's prebuilt URLs, so choosing a node allocates nothing.
+// robin over the near nodes from start, then the far ones; nodes marked
+// down (mask, taken when the order was made) come after all the others.
+// It is a view on the table's prebuilt URLs, so choosing a node allocates
+// nothing.
 type hopOrder struct {
 	urls        []string
+	down        []atomic.Int64
 	near, start int
+	mask        uint64 // bit k: node k is marked down
 }
 
 func (h hopOrder) len() int { return len(h.urls) }
 
-// at returns the i-th node to try.
-func (h hopOrder) at(i int) string {
-	if i < h.near {
-		return h.urls[(h.start+i)%h.near]
+// base returns the index of the k-th node in round-robin order.
+func (h hopOrder) base(k int) int {
+	if k < h.near {
+		return (h.start + k) % h.near
 	}
-	return h.urls[i]
+	return k
+}
+
+// index returns the index in urls of the i-th node to try: the nodes not
+// marked down in base order, then the marked ones in base order.
+func (h hopOrder) index(i int) int {
+	if h.mask == 0 {
+		return h.base(i)
+	}
+	for pass := 0; pass < 2; pass++ {
+		for k := 0; k < len(h.urls); k++ {
+			b := h.base(k)
+			if marked := b < maxMarked && h.mask&(1<<b) != 0; marked == (pass == 1) {
+				if i == 0 {
+					return b
+				}
+				i--
+			}
+		}
+	}
+	return h.base(0) // not reached: i < len
+}
+
+// at returns the i-th node to try.
+func (h hopOrder) at(i int) string { return h.urls[h.index(i)] }
+
+// markDown passes the i-th node by for DownHold: it could not be
+// connected to.
+func (h hopOrder) markDown(i int) {
+	if j := h.index(i); j < len(h.down) {
+		h.down[j].Store(time.Now().Add(DownHold).UnixNano())
+	}
 }
 
 // candidates returns the order in which to try a platform's nodes: calls
 // are spread round robin over the near nodes, each followed by the other
 // near nodes and then the far ones, so that a node whose connection fails
-// is followed by the next. Empty when the platform has no live node.
+// is followed by the next; nodes that recently could not be connected to
+// come last. Empty when the platform has no live node.
 func (r *Router) candidates(platform string) hopOrder {
 	p := r.plats.Load()
 	if p == nil {
 		return hopOrder{}
 	}
-	key := strings.ToLower(platform)
-	pn, urls := p.byName[key], p.urls[key]
+	var buf [64]byte
+	key := lowerKey(&buf, platform)
+	// Map lookups with string(key) do not copy.
+	pn, urls := p.byName[string(key)], p.urls[string(key)]
 	if len(urls) == 0 {
 		return hopOrder{}
 	}
-	return hopOrder{urls: urls, near: pn.Near, start: int(p.next.Add(1)-1) % pn.Near}
+	h := hopOrder{urls: urls, down: p.down[string(key)], near: pn.Near, start: int(p.next.Add(1)-1) % pn.Near}
+	var now int64
+	for j := range h.down {
+		if j >= maxMarked {
+			break
+		}
+		if until := h.down[j].Load(); until != 0 {
+			if now == 0 {
+				now = time.Now().UnixNano()
+			}
+			if until > now {
+				h.mask |= 1 << j
+			}
+		}
+	}
+	return h
 }

@@ -34,3 +34,65 @@ func TestCandidatesOrder(t *testing.T) {
 		t.Errorf("platformOf = %q, %t", name, ok)
 	}
 }
+
+// A node that could not be connected to is tried after the others for
+// DownHold, by every call, and the order still lists every node once;
+// when every node is marked, all are still tried.
+func TestCandidatesPassMarkedNodeBy(t *testing.T) {
+	r := &Router{}
+	r.SetPlatforms(NewPlatforms(map[string]PlatformNodes{"N": {Addrs: []string{"n1:1", "n2:1", "n3:1"}}}))
+	order := func(h hopOrder) string {
+		var out []string
+		for i := 0; i < h.len(); i++ {
+			out = append(out, strings.TrimSuffix(strings.TrimPrefix(h.at(i), "https://"), ":1/vp"))
+		}
+		return strings.Join(out, ",")
+	}
+	h := r.candidates("N")
+	if got := order(h); got != "n1,n2,n3" {
+		t.Fatalf("order = %s", got)
+	}
+	h.markDown(0) // n1 refused the connection
+	for _, want := range []string{"n2,n3,n1", "n3,n2,n1", "n2,n3,n1"} {
+		if got := order(r.candidates("N")); got != want {
+			t.Fatalf("after n1 was marked down: order = %s, want %s", got, want)
+		}
+	}
+	h = r.candidates("N")
+	for i := 0; i < h.len(); i++ {
+		if strings.Contains(h.at(i), "n2:") {
+			h.markDown(i)
+		}
+	}
+	for i := 0; i < 2; i++ {
+		if got := order(r.candidates("N")); !strings.HasPrefix(got, "n3,") {
+			t.Fatalf("n1 and n2 marked down: order = %s, want n3 first", got)
+		}
+	}
+	r.candidates("N").markDown(0) // n3: now all are marked
+	for i := 0; i < 3; i++ {
+		got := strings.Split(order(r.candidates("N")), ",")
+		if len(got) != 3 || got[0] == got[1] || got[1] == got[2] || got[0] == got[2] {
+			t.Fatalf("all marked down: order %v, want each node once", got)
+		}
+	}
+	// A new table (a membership change) starts with no marks.
+	r.SetPlatforms(NewPlatforms(map[string]PlatformNodes{"N": {Addrs: []string{"n1:1", "n2:1", "n3:1"}}}))
+	if got := order(r.candidates("N")); got != "n1,n2,n3" {
+		t.Fatalf("new table: order = %s", got)
+	}
+	if n := testing.AllocsPerRun(100, func() { _ = r.candidates("N").at(2) }); n != 0 {
+		t.Errorf("choosing a node allocates %v times", n)
+	}
+}
+
+// Platform names match case-insensitively, non-ASCII ones too.
+func TestCandidatesNonASCIIName(t *testing.T) {
+	r := &Router{}
+	r.SetPlatforms(NewPlatforms(map[string]PlatformNodes{"Region-Skåne": {Addrs: []string{"s1:1"}}}))
+	for _, name := range []string{"REGION-SKÅNE", "region-skåne", "Region-Skåne"} {
+		if h := r.candidates(name); h.len() != 1 {
+			t.Errorf("candidates(%q) = %d nodes, want 1", name, h.len())
+		}
+	}
+}

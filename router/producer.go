@@ -16,6 +16,17 @@ import (
 // creating it on first use. The map is copied on write and read without a
 // lock: producers are few and stable, calls are many.
 func (r *Router) client(url string) (*fasthttp.HostClient, bool, error) {
+	return r.clientWith(url, r.cfg.ConnectTimeout)
+}
+
+// platformClient is client for a node of another platform: connecting to
+// it is bounded by PlatformConnectTimeout. (Clients are kept by scheme and
+// host: a producer URL on the same host and port shares the first one made.)
+func (r *Router) platformClient(url string) (*fasthttp.HostClient, bool, error) {
+	return r.clientWith(url, r.cfg.PlatformConnectTimeout)
+}
+
+func (r *Router) clientWith(url string, connect time.Duration) (*fasthttp.HostClient, bool, error) {
 	scheme, hostport, ok := splitURL(url)
 	if !ok {
 		return nil, false, fmt.Errorf("call address %q is not an http(s) URL", url)
@@ -50,7 +61,6 @@ func (r *Router) client(url string) (*fasthttp.HostClient, bool, error) {
 			tc.ServerName, _, _ = net.SplitHostPort(addr)
 		}
 	}
-	connect := r.cfg.ConnectTimeout
 	hc := &fasthttp.HostClient{
 		Addr:      addr,
 		IsTLS:     isTLS,

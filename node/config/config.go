@@ -175,12 +175,20 @@ type Federation struct {
 	// CAs are the CAs whose node certificates may take part in federation
 	// gossip (SITHS in production). Default: tls.ca plus tls.producer_cas.
 	CAs []string `yaml:"cas"`
-	// AllowPlatforms lists the peer platforms this platform routes to; a
-	// member of any other platform is ignored. Empty: none.
+	// AllowPlatforms lists the peer platforms of this platform: the ones it
+	// routes to, and the ones whose calls it accepts. A call from another
+	// platform of the federation (its certificate's HSA-ID is that
+	// platform's) is refused with VP007 whatever the catalog authorizes,
+	// and its nodes are never routed to. Empty: none.
 	AllowPlatforms []string `yaml:"allow_platforms"`
 	// ProbeInterval overrides the federation's probe interval (800ms, which
 	// detects a failed node in about 4 s). 0: default.
 	ProbeInterval time.Duration `yaml:"probe_interval"`
+	// ConnectTimeout bounds connecting to another platform's node (default
+	// 500ms, shorter than router.connect_timeout for producers): a node
+	// that died is only known dead to gossip seconds later, and meanwhile
+	// every call that picks it waits this long before trying the next.
+	ConnectTimeout time.Duration `yaml:"connect_timeout"`
 }
 
 // Peer is a node of the platform as the others reach it.
