@@ -169,6 +169,13 @@ func (a *admin) auth(next http.Handler) http.Handler {
 				actor = "federation:" + name
 			}
 		}
+		if actor == "" && verified && r.Method == http.MethodGet && r.URL.Path == integrationsPath && r.URL.Query().Get("local") == "1" {
+			// Another platform's node building the integrations view: its
+			// own edges only (local=1), never the fan-out to the federation.
+			if name, ok := a.n.federationPeer(r.TLS.PeerCertificates[0]); ok {
+				actor = "federation:" + name
+			}
+		}
 		if actor == "" && len(a.token) > 0 {
 			if tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok &&
 				subtle.ConstantTimeCompare([]byte(tok), a.token) == 1 {
@@ -230,7 +237,9 @@ func (a *admin) routes(m *http.ServeMux) {
 	// admin.metrics_addr).
 	m.Handle("GET /metrics", a.metrics)
 	m.HandleFunc("GET /api/v1/members", a.members)
+	m.HandleFunc("GET /api/v1/federation", a.federationView)
 	m.HandleFunc("GET /api/v1/trace/{id}", a.trace)
+	m.HandleFunc("GET "+integrationsPath, a.integrations)
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {

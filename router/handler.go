@@ -284,7 +284,7 @@ func (r *Router) forward(ctx *fasthttp.RequestCtx, c *call, body []byte, in *inb
 	// (platforms.go); a node that cannot be connected to is followed by
 	// the next, at once.
 	var alts hopOrder
-	if name, ok := platformOf(url); ok {
+	if name, ok := PlatformOf(url); ok {
 		if alts = r.candidates(name); alts.len() == 0 {
 			r.fault(ctx, c, CodeVP009, DetailProducerIO(url, "no live node of platform "+name+" is known in the federation"))
 			return

@@ -207,7 +207,7 @@ func (s *hopStore) record(sl *hopSlot) HopRecord {
 		Producer: sl.producer, RouteURL: sl.routeURL, NextHop: sl.next, Status: int(sl.status),
 		Received: unixNano(sl.recv), Forwarded: unixNano(sl.fwd), DownstreamAnswered: unixNano(sl.down), Answered: unixNano(sl.ans),
 	}
-	h.NextPlatform, _ = platformOf(sl.routeURL)
+	h.NextPlatform, _ = PlatformOf(sl.routeURL)
 	switch {
 	case sl.code != 0:
 		h.Outcome = sl.code.String()

@@ -135,8 +135,8 @@ func (r *Router) SetPlatforms(p *Platforms) { r.plats.Store(p) }
 // SetPlatforms).
 func (r *Router) Platforms() *Platforms { return r.plats.Load() }
 
-// platformOf returns the platform named by a call address, if it names one.
-func platformOf(url string) (string, bool) {
+// PlatformOf returns the platform named by a call address ("vaxel://NAME"), if it names one.
+func PlatformOf(url string) (string, bool) {
 	if len(url) <= len(PlatformScheme) || !strings.EqualFold(url[:len(PlatformScheme)], PlatformScheme) {
 		return "", false
 	}

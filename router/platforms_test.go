@@ -30,7 +30,7 @@ func TestCandidatesOrder(t *testing.T) {
 	if n := testing.AllocsPerRun(100, func() { _ = r.candidates("national").at(1) }); n != 0 {
 		t.Errorf("choosing a node allocates %v times", n)
 	}
-	if name, ok := platformOf("VAXEL://National/x"); !ok || name != "National" {
+	if name, ok := PlatformOf("VAXEL://National/x"); !ok || name != "National" {
 		t.Errorf("platformOf = %q, %t", name, ok)
 	}
 }

@@ -42,6 +42,9 @@ Usage:
   vaxel catalog ...                    catalog commands against a node's admin API
   vaxel trace [-admin ADDR ...] ID     a call's hop records across the federation, by trace
                                        or correlation id
+  vaxel integrations [-admin ADDR ...] -consumer|-producer|-contract|-logical-address X
+                                       original consumer → platforms → final producer chains,
+                                       live from every federated platform's catalog
   vaxel demo-producer [-addr :8080]    serve dev mode's demo producer alone (containers, tests)
   vaxel version
 `
@@ -64,6 +67,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return cmdCatalog(ctx, args[1:], stdout)
 	case "trace":
 		return cmdTrace(ctx, args[1:], stdout)
+	case "integrations":
+		return cmdIntegrations(ctx, args[1:], stdout)
 	case "demo-producer":
 		return cmdDemoProducer(ctx, args[1:], stdout)
 	case "version":
