@@ -15,9 +15,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
 
-for c in docker docker-compose go; do
-  command -v "$c" >/dev/null || { echo "container-test: $c not found"; exit 1; }
-done
+. scripts/lib/containers.sh
+ct_require
 
 project="vaxelct$$"
 tag="vaxel-ct:$project"
@@ -47,38 +46,8 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# free_port VAR: a TCP port on 127.0.0.1 nobody listens on, below the
-# kernel's ephemeral range (outgoing connections take ports from that range
-# without listening, so a port there can be taken between the check and
-# docker's bind), different from those picked.
-eph_low=$(awk '{print $1}' /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
-picked=" "
-free_port() {
-  local p
-  while :; do
-    p=$((eph_low - 12000 + RANDOM % 12000))
-    case "$picked" in *" $p "*) continue ;; esac
-    if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
-      picked="$picked$p "
-      export "$1=$p"
-      return
-    fi
-  done
-}
-
 echo "== build (static binary, image $tag)"
-t0=$SECONDS
-mkdir -p "$work/ctx/data"
-version=$(git describe --always --dirty 2>/dev/null || echo devel)
-CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X github.com/vaxel/vaxel/node.Version=$version" \
-  -o "$work/ctx/vaxel" ./cmd/vaxel
-# Same flags as the image's binary, so the two builds share the build cache.
-CGO_ENABLED=0 go build -trimpath -o "$work/scenario" ./test/container/scenario
-# The classic builder (no buildx here; a FROM scratch COPY needs nothing more).
-if ! DOCKER_BUILDKIT=0 docker build -f Dockerfile -t "$tag" "$work/ctx" >"$work/build.log" 2>&1; then
-  cat "$work/build.log"; exit 1
-fi
-echo "built $version in $((SECONDS - t0)) s: image $(docker image inspect -f '{{.Size}}' "$tag") bytes"
+ct_build ./test/container/scenario
 
 echo "== PKI and configuration"
 vaxel="$work/ctx/vaxel"

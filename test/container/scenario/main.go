@@ -36,7 +36,6 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -47,6 +46,7 @@ import (
 	"time"
 
 	"github.com/vaxel/vaxel/pki"
+	"github.com/vaxel/vaxel/test/ctkit"
 )
 
 const (
@@ -87,26 +87,15 @@ type node struct {
 }
 
 var (
-	start    = time.Now()
 	nodes    []*node
 	callHTTP *http.Client
 	adminTLS *tls.Config
-	admHTTP  *http.Client
-	failures []string
-	failMu   sync.Mutex
+	adm      *ctkit.Admin
 )
 
-func logf(format string, args ...any) {
-	fmt.Printf("[%6.2fs] %s\n", time.Since(start).Seconds(), fmt.Sprintf(format, args...))
-}
+func logf(format string, args ...any) { ctkit.Logf(format, args...) }
 
-func fail(format string, args ...any) {
-	msg := fmt.Sprintf(format, args...)
-	failMu.Lock()
-	failures = append(failures, msg)
-	failMu.Unlock()
-	logf("FAIL: %s", msg)
-}
+func fail(format string, args ...any) { ctkit.Fail(format, args...) }
 
 func main() {
 	flag.Parse()
@@ -117,7 +106,7 @@ func main() {
 	if err := run(); err != nil {
 		fail("%v", err)
 	}
-	if len(failures) > 0 {
+	if failures := ctkit.Failures(); len(failures) > 0 {
 		fmt.Printf("\nCONTAINER SCENARIO FAILED (%d):\n", len(failures))
 		for _, f := range failures {
 			fmt.Println("  -", f)
@@ -153,54 +142,19 @@ func setup() error {
 	if err != nil {
 		return err
 	}
-	admHTTP = &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{
-		TLSClientConfig: adminTLS, MaxIdleConnsPerHost: 16, IdleConnTimeout: 30 * time.Second, TLSHandshakeTimeout: 2 * time.Second,
-	}}
+	adm = ctkit.NewAdmin(adminTLS)
 	return nil
 }
 
 // ---- admin API ----
 
 func adminDo(ctx context.Context, n *node, method, path string, body []byte) (int, []byte, error) {
-	var rd io.Reader
-	if body != nil {
-		rd = bytes.NewReader(body)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, "https://"+n.admin+path, rd)
-	if err != nil {
-		return 0, nil, err
-	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	resp, err := admHTTP.Do(req)
-	if err != nil {
-		return 0, nil, err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	return resp.StatusCode, b, err
+	return adm.Do(ctx, n.admin, method, path, body)
 }
 
-func getJSON(n *node, path string, v any) error {
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-	defer cancel()
-	code, b, err := adminDo(ctx, n, "GET", path, nil)
-	if err != nil {
-		return err
-	}
-	if code != 200 {
-		return fmt.Errorf("GET %s on %s: HTTP %d %s", path, n.name, code, strings.TrimSpace(string(b)))
-	}
-	return json.Unmarshal(b, v)
-}
+func getJSON(n *node, path string, v any) error { return adm.GetJSON(n.admin, path, v) }
 
-func ready(n *node) bool {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-	defer cancel()
-	code, _, err := adminDo(ctx, n, "GET", "/ready", nil)
-	return err == nil && code == 200
-}
+func ready(n *node) bool { return adm.Ready(n.admin) }
 
 type raftInfo struct {
 	Servers []struct {
@@ -235,16 +189,7 @@ func findLeader(ns []*node) *node {
 }
 
 func waitFor(what string, timeout time.Duration, every time.Duration, ok func() bool) (time.Duration, error) {
-	t0 := time.Now()
-	for {
-		if ok() {
-			return time.Since(t0), nil
-		}
-		if time.Since(t0) > timeout {
-			return time.Since(t0), fmt.Errorf("%s: not within %s", what, timeout)
-		}
-		time.Sleep(every)
-	}
+	return ctkit.WaitFor(what, timeout, every, ok)
 }
 
 type catalogSummary struct {
@@ -450,46 +395,22 @@ func (cy *cycle) figures(ws []*write) {
 // ---- docker ----
 
 func compose(args ...string) error {
-	cmd := exec.Command("docker-compose", append([]string{"-p", *project, "-f", *composeFile}, args...)...)
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		return fmt.Errorf("docker-compose %s: %v\n%s", strings.Join(args, " "), err, out)
-	}
-	return nil
+	return ctkit.Compose{Project: *project, File: *composeFile}.Run(args...)
 }
 
 // containerID returns the container of a compose service.
 func containerID(service string) (string, error) {
-	out, err := exec.Command("docker-compose", "-p", *project, "-f", *composeFile, "ps", "-q", service).Output()
-	id := strings.TrimSpace(string(out))
-	if err != nil || id == "" {
-		return "", fmt.Errorf("container of %s: %v %s", service, err, out)
-	}
-	return id, nil
+	return ctkit.Compose{Project: *project, File: *composeFile}.ContainerID(service)
 }
 
 // docker runs the docker CLI (much quicker than docker-compose, which takes
 // seconds to start, so the kill is timed closely).
-func docker(args ...string) (string, error) {
-	out, err := exec.Command("docker", args...).CombinedOutput()
-	if err != nil {
-		return "", fmt.Errorf("docker %s: %v\n%s", strings.Join(args, " "), err, out)
-	}
-	return strings.TrimSpace(string(out)), nil
-}
+func docker(args ...string) (string, error) { return ctkit.Docker(args...) }
 
 // stateTime reads a container's State.StartedAt or State.FinishedAt as the
 // engine recorded it (the host clock), falling back to fallback.
 func stateTime(id, field string, fallback time.Time) time.Time {
-	out, err := docker("inspect", "-f", "{{.State."+field+"}}", id)
-	if err != nil {
-		return fallback
-	}
-	t, err := time.Parse(time.RFC3339Nano, out)
-	if err != nil || t.Year() < 2000 {
-		return fallback
-	}
-	return t
+	return ctkit.StateTime(id, field, fallback)
 }
 
 // ---- calls ----
@@ -592,33 +513,7 @@ func prober(ctx context.Context) {
 }
 
 func loop(ctx context.Context, every time.Duration, maxInFlight int, f func(i int)) *sync.WaitGroup {
-	var wg sync.WaitGroup
-	sem := make(chan struct{}, maxInFlight)
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		t := time.NewTicker(every)
-		defer t.Stop()
-		for i := 1; ; i++ {
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-			}
-			select {
-			case sem <- struct{}{}:
-			default:
-				continue // saturated: skip this tick rather than queue without bound
-			}
-			wg.Add(1)
-			go func(i int) {
-				defer wg.Done()
-				defer func() { <-sem }()
-				f(i)
-			}(i)
-		}
-	}()
-	return &wg
+	return ctkit.Loop(ctx, every, maxInFlight, f)
 }
 
 // ---- writes ----
@@ -1008,10 +903,4 @@ func nameOf(n *node) string {
 	return n.name
 }
 
-func oneLine(s string) string {
-	s = strings.Join(strings.Fields(s), " ")
-	if len(s) > 200 {
-		s = s[:200] + "…"
-	}
-	return s
-}
+func oneLine(s string) string { return ctkit.OneLine(s) }
