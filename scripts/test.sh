@@ -3,10 +3,13 @@
 #   unit (default: gofmt, vet, tests with the race detector, short fuzzing)
 #   container (default: the three-node platform in containers, leader killed
 #             under load; scripts/container-test.sh; skipped without Docker)
+#   federation (default: three federated platforms in containers, a national
+#             node killed under load, region B cut off and reconnected;
+#             scripts/federation-test.sh; skipped without Docker)
 #   bench (the catalog benchmarks; long, not run in CI)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-PASSES=${PASSES:-unit container}
+PASSES=${PASSES:-unit container federation}
 
 for pass in $PASSES; do
   case "$pass" in
@@ -34,10 +37,18 @@ for pass in $PASSES; do
       bash scripts/container-test.sh
     fi
     ;;
+  federation)
+    echo "== federation (scripts/federation-test.sh)"
+    if ! command -v docker >/dev/null || ! command -v docker-compose >/dev/null || ! docker info >/dev/null 2>&1; then
+      echo "SKIP federation pass: needs a running Docker engine and docker-compose (docker info failed or a command is missing)"
+    else
+      bash scripts/federation-test.sh
+    fi
+    ;;
   bench)
     go test -run XXX -bench . -benchtime 2s -timeout 60m ./tak/ ./router/
     ;;
   *)
-    echo "unknown pass $pass (want unit, container or bench)"; exit 2 ;;
+    echo "unknown pass $pass (want unit, container, federation or bench)"; exit 2 ;;
   esac
 done
