@@ -173,6 +173,12 @@ func routerConfig(cfg *config.Config, log *slog.Logger) (router.Config, error) {
 	}
 	rc.OriginalConsumerAllowList = c.OriginalConsumerAllowList
 	rc.RejectOriginalConsumer = c.RejectOriginalConsumer
+	switch {
+	case c.MaxHops > 0:
+		rc.MaxHops = c.MaxHops
+	case c.MaxHops < 0:
+		rc.MaxHops = 0 // no limit
+	}
 	if c.PropagateCorrelationHTTPS != nil {
 		rc.PropagateCorrelationHTTPS = *c.PropagateCorrelationHTTPS
 	}

@@ -68,6 +68,10 @@ type Config struct {
 	// gossip declares a dead node failed, calls that pick it wait this long
 	// before the next node is tried (and it is then passed by, DownHold).
 	PlatformConnectTimeout time.Duration
+	// MaxHops bounds the platforms a call may have crossed before this one
+	// (instance ids in x-rivta-routing-history after the sender): more is
+	// refused with VP014, as a loop is. 0: no limit.
+	MaxHops int
 	// ProducerTLS is the client certificate and trusted CAs for https producers
 	// and the next platform.
 	ProducerTLS *tls.Config
@@ -117,6 +121,7 @@ func DefaultConfig() Config {
 		MaxBodySize:               15 << 20,
 		ConnectTimeout:            2 * time.Second,
 		PlatformConnectTimeout:    500 * time.Millisecond,
+		MaxHops:                   10,
 		RetryDelay:                2 * time.Second,
 		MaxConnsPerProducer:       512,
 		Routing:                   tak.RoutingOptions{Delimiter: "#"},

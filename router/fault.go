@@ -242,6 +242,12 @@ func DetailPlatformNotAllowed(platform, sender string) string {
 	return "Platform " + platform + " (" + sender + ") is not among the platforms this platform peers with (federation.allow_platforms)"
 }
 
+// DetailTooManyHops is the VP014 detail for a call that has crossed more
+// platforms than the hop limit allows.
+func DetailTooManyHops(platforms, limit int) string {
+	return "Routing history shows " + strconv.Itoa(platforms) + " platforms crossed; the limit is " + strconv.Itoa(limit) + " (router.max_hops)"
+}
+
 // DetailNoCatalog is the VP008 detail.
 func DetailNoCatalog() string {
 	return "No contact with TAK at startup, and no local cache to fallback on, not possible to route call"

@@ -265,10 +265,24 @@ func (r *Router) identify(ctx *fasthttp.RequestCtx, c *call, overTLS bool) (Code
 	if hist == "" {
 		hist = c.sender
 	} else {
-		for _, tok := range strings.Split(hist, "#") {
+		// The history is the sender, then one instance id per platform
+		// crossed: this platform in it is a loop; more platforms than
+		// MaxHops is a chain gone wrong some other way (an instance id
+		// changed mid-loop, a misconfigured chain) and is refused alike.
+		hops := 0
+		for rest := hist; ; {
+			tok, more, found := strings.Cut(rest, "#")
 			if strings.TrimSpace(tok) == r.cfg.InstanceID {
 				return CodeVP014, ""
 			}
+			hops++
+			if !found {
+				break
+			}
+			rest = more
+		}
+		if crossed := hops - 1; r.cfg.MaxHops > 0 && crossed > r.cfg.MaxHops {
+			return CodeVP014, DetailTooManyHops(crossed, r.cfg.MaxHops)
 		}
 	}
 	c.history = hist + "#" + r.cfg.InstanceID

@@ -299,6 +299,14 @@ func TestHandlerRoutingHistory(t *testing.T) {
 	cat := routertest.NewCatalog(t).RouteAuth(nsPing, "SE-LA", "RIVTABP21", prod.URL+"/ping", consumerID).Build()
 	r := start(t, k, nil, cat)
 	req := routertest.Envelope21("SE-LA", nsPing)
+	// crossed returns a history of n other platforms after the sender.
+	crossed := func(n int) string {
+		h := "SE-ORIGIN"
+		for i := 1; i <= n; i++ {
+			h += "#NTjP_P" + strconv.Itoa(i)
+		}
+		return h
+	}
 	listeners := []struct {
 		name string
 		c    *routertest.Client
@@ -319,6 +327,8 @@ func TestHandlerRoutingHistory(t *testing.T) {
 		{"own instance in the middle, with spaces, is VP014", map[string]string{hdr: "SE-ORIGIN# " + instance + " #NTjP_OTHER"}, true, ""},
 		{"header name in another case is VP014", map[string]string{"X-Rivta-Routing-History": "SE-ORIGIN#" + instance}, true, ""},
 		{"instance id as a substring is no loop", map[string]string{hdr: "SE-ORIGIN#" + instance + "2"}, false, "SE-ORIGIN#" + instance + "2#" + instance},
+		{"10 platforms crossed is within the hop limit", map[string]string{hdr: crossed(10)}, false, crossed(10) + "#" + instance},
+		{"11 platforms crossed is over the hop limit", map[string]string{hdr: crossed(11)}, true, ""},
 	}
 	t.Run("internal call passes the history on unchanged", func(t *testing.T) {
 		// Internal calls (AGP, EI) get no routing-history processing: no
@@ -345,7 +355,11 @@ func TestHandlerRoutingHistory(t *testing.T) {
 				n := prod.Count()
 				resp := l.c.Post(t, req, h)
 				if tc.loop {
-					wantFault(t, resp, "VP014", "")
+					detail := ""
+					if strings.Contains(tc.name, "hop limit") {
+						detail = "Routing history shows 11 platforms crossed; the limit is 10 (router.max_hops)"
+					}
+					wantFault(t, resp, "VP014", detail)
 					if prod.Count() != n {
 						t.Error("the producer was called")
 					}

@@ -99,6 +99,10 @@ type Router struct {
 	// kept (default 15m).
 	TraceMaxRecords int           `yaml:"trace_max_records"`
 	TraceMaxAge     time.Duration `yaml:"trace_max_age"`
+	// MaxHops bounds the platforms a call may have crossed before reaching
+	// this one (x-rivta-routing-history); more is refused with VP014, as a
+	// loop is. Default 10; negative: no limit.
+	MaxHops int `yaml:"max_hops"`
 }
 
 // Raft configures the catalog's replication between the platform's nodes.
