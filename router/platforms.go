@@ -1,6 +1,7 @@
 package router
 
 import (
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -128,8 +129,52 @@ func (p *Platforms) Nodes(platform string) (PlatformNodes, bool) {
 }
 
 // SetPlatforms swaps in the federation table used by calls that start after
-// it returns.
-func (r *Router) SetPlatforms(p *Platforms) { r.plats.Store(p) }
+// it returns. node rebuilds the table on every membership event and every
+// second: a table equal to the one in use is not swapped in, and a new one
+// keeps the down marks of the nodes it still has, so that a node that could
+// not be connected to stays passed by until gossip drops it.
+func (r *Router) SetPlatforms(p *Platforms) {
+	if old := r.plats.Load(); old != nil && p != nil {
+		if old.equal(p) {
+			return
+		}
+		p.inherit(old)
+	}
+	r.plats.Store(p)
+}
+
+// equal reports whether q routes exactly as p does.
+func (p *Platforms) equal(q *Platforms) bool {
+	if len(p.byName) != len(q.byName) || len(p.refused) != len(q.refused) {
+		return false
+	}
+	for k, a := range p.byName {
+		b, ok := q.byName[k]
+		if !ok || a.Near != b.Near || !slices.Equal(a.Addrs, b.Addrs) {
+			return false
+		}
+	}
+	for k, v := range p.refused {
+		if w, ok := q.refused[k]; !ok || v != w {
+			return false
+		}
+	}
+	return true
+}
+
+// inherit copies old's down marks for the nodes p still has, and its
+// round-robin position. p is not in use yet.
+func (p *Platforms) inherit(old *Platforms) {
+	p.next.Store(old.next.Load())
+	for k, urls := range p.urls {
+		oldURLs := old.urls[k]
+		for i, u := range urls {
+			if j := slices.Index(oldURLs, u); j >= 0 {
+				p.down[k][i].Store(old.down[k][j].Load())
+			}
+		}
+	}
+}
 
 // Platforms returns the federation table in use (nil before the first
 // SetPlatforms).

@@ -76,10 +76,22 @@ func TestCandidatesPassMarkedNodeBy(t *testing.T) {
 			t.Fatalf("all marked down: order %v, want each node once", got)
 		}
 	}
-	// A new table (a membership change) starts with no marks.
+	// The node rebuilds the table every second: an equal table is not
+	// swapped in, and a changed one keeps the marks of the nodes it still
+	// has (n2 and n3 marked; n1 dropped by gossip; n4 new).
+	before := r.Platforms()
 	r.SetPlatforms(NewPlatforms(map[string]PlatformNodes{"N": {Addrs: []string{"n1:1", "n2:1", "n3:1"}}}))
-	if got := order(r.candidates("N")); got != "n1,n2,n3" {
-		t.Fatalf("new table: order = %s", got)
+	if r.Platforms() != before {
+		t.Fatal("an equal table was swapped in")
+	}
+	r.SetPlatforms(NewPlatforms(map[string]PlatformNodes{"N": {Addrs: []string{"n2:1", "n3:1", "n4:1"}}}))
+	if r.Platforms() == before {
+		t.Fatal("a changed table was not swapped in")
+	}
+	for i := 0; i < 3; i++ {
+		if got := order(r.candidates("N")); !strings.HasPrefix(got, "n4,") {
+			t.Fatalf("after the table changed: order = %s, want n4 (never marked) first", got)
+		}
 	}
 	if n := testing.AllocsPerRun(100, func() { _ = r.candidates("N").at(2) }); n != 0 {
 		t.Errorf("choosing a node allocates %v times", n)
