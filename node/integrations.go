@@ -85,9 +85,12 @@ type IntegrationEdge struct {
 	AuthorizedAt string `json:"authorized_at"`
 	// RoutedAt is the address of the route taken: LogicalAddress itself,
 	// an HSA-tree parent or "*".
-	RoutedAt   string `json:"routed_at"`
-	Producer   string `json:"producer"`
-	URL        string `json:"url"`
+	RoutedAt string `json:"routed_at"`
+	Producer string `json:"producer"`
+	URL      string `json:"url"`
+	// URLHidden is set when the producer's URL was left out because the
+	// edges went to another platform's node (hideProducerURLs).
+	URLHidden  bool   `json:"url_hidden,omitempty"`
 	RivProfile string `json:"riv_profile"`
 	// NextPlatform names the platform a "vaxel://NAME" call address points to.
 	NextPlatform string `json:"next_platform,omitempty"`
@@ -138,8 +141,11 @@ type IntegrationChain struct {
 	LogicalAddress string           `json:"logical_address"`
 	Hops           []IntegrationHop `json:"hops"`
 	// Producer, URL and RivProfile are the final producer's, when Status is ok.
-	Producer   string `json:"producer,omitempty"`
-	URL        string `json:"url,omitempty"`
+	Producer string `json:"producer,omitempty"`
+	URL      string `json:"url,omitempty"`
+	// URLHidden: the producer is behind another platform, which keeps its
+	// URL to itself (ask that platform's admin API).
+	URLHidden  bool   `json:"url_hidden,omitempty"`
 	RivProfile string `json:"riv_profile,omitempty"`
 	Status     string `json:"status"`
 	// EndsAt names the platform where a chain that is not ok stops (it
@@ -174,7 +180,11 @@ func (a *admin) integrations(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if local {
-		writeJSON(w, 200, a.localIntegrations(f, time.Now()))
+		out := a.localIntegrations(f, time.Now())
+		if strings.HasPrefix(actorOf(r), "federation:") {
+			hideProducerURLs(out)
+		}
+		writeJSON(w, 200, out)
 		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), integrationsTimeout)
@@ -240,6 +250,23 @@ func (a *admin) localIntegrations(f IntegrationsFilter, now time.Time) *Integrat
 		out.Explanation = &e
 	}
 	return out
+}
+
+// hideProducerURLs blanks the call addresses of producers in an answer
+// for another platform's node: a peer learns which producer component
+// serves a chain (and which platform comes next), not where the producer
+// lives, as SKLTP's own integrations listing hides physical addresses.
+func hideProducerURLs(out *IntegrationsLocal) {
+	for i := range out.Edges {
+		if e := &out.Edges[i]; e.NextPlatform == "" && e.URL != "" {
+			e.URL, e.URLHidden = "", true
+		}
+	}
+	if e := out.Explanation; e != nil {
+		if _, next := router.PlatformOf(e.URL); !next {
+			e.URL = ""
+		}
+	}
 }
 
 // contractAddrs is what one contract's routes and authorizations name:
@@ -612,7 +639,7 @@ func (wk *walk) follow(ch IntegrationChain, p string, e IntegrationEdge) bool {
 	case e.Fault != "":
 		return wk.end(ch, ChainDeadEnd, p, p+": "+e.Fault)
 	case e.NextPlatform == "":
-		ch.Producer, ch.URL, ch.RivProfile = e.Producer, e.URL, e.RivProfile
+		ch.Producer, ch.URL, ch.URLHidden, ch.RivProfile = e.Producer, e.URL, e.URLHidden, e.RivProfile
 		return wk.end(ch, ChainOK, "", "")
 	}
 	q := e.NextPlatform

@@ -165,8 +165,10 @@ func TestIntegrationsAcrossThreePlatforms(t *testing.T) {
 			t.Errorf("hop %d = %+v, want consumer %s producer %s", i, h, wantConsumers[i], wantProducers[i])
 		}
 	}
-	if ok.Consumer != "SE-CONSUMER" || ok.Producer != "SE-PRODUCER" || ok.URL != f.producer.url || ok.Contract != fedContract {
-		t.Errorf("chain ends = consumer %s producer %s url %s contract %s, want SE-CONSUMER, SE-PRODUCER, %s, %s", ok.Consumer, ok.Producer, ok.URL, ok.Contract, f.producer.url, fedContract)
+	// B keeps its producer's URL to itself: A's operator sees the producer
+	// component, and that B has its address.
+	if ok.Consumer != "SE-CONSUMER" || ok.Producer != "SE-PRODUCER" || ok.URL != "" || !ok.URLHidden || ok.Contract != fedContract {
+		t.Errorf("chain ends = consumer %s producer %s url %q (hidden %t) contract %s, want SE-CONSUMER, SE-PRODUCER, hidden URL, %s", ok.Consumer, ok.Producer, ok.URL, ok.URLHidden, ok.Contract, fedContract)
 	}
 
 	dead := chainAt(ans, fedLANoAuth)
@@ -189,8 +191,8 @@ func TestIntegrationsAcrossThreePlatforms(t *testing.T) {
 	if len(byProducer.Chains) != 1 {
 		t.Fatalf("producer SE-PRODUCER: %d chains, want 1: %+v", len(byProducer.Chains), byProducer)
 	}
-	if got := byProducer.Chains[0]; got.Consumer != "SE-CONSUMER" || got.Status != ChainOK || hopPlatforms(&got) != "A→N→B" || got.URL != f.producer.url {
-		t.Errorf("producer SE-PRODUCER: chain %+v, want SE-CONSUMER through A→N→B to %s", got, f.producer.url)
+	if got := byProducer.Chains[0]; got.Consumer != "SE-CONSUMER" || got.Status != ChainOK || hopPlatforms(&got) != "A→N→B" || !got.URLHidden {
+		t.Errorf("producer SE-PRODUCER: chain %+v, want SE-CONSUMER through A→N→B to B's producer", got)
 	}
 	// Contract and logical address narrow every platform's answer.
 	if got := f.chains(t, url.Values{"contract": {fedContract}, "logical_address": {fedLA}}); len(got.Chains) != 1 || hopPlatforms(&got.Chains[0]) != "A→N→B" {
@@ -210,6 +212,16 @@ func TestIntegrationsAcrossThreePlatforms(t *testing.T) {
 	var own IntegrationsLocal
 	if st != 200 || json.Unmarshal(raw, &own) != nil || own.Platform != "A" || len(own.Edges) != 3 {
 		t.Errorf("N's node reading A's edges: HTTP %d %s; want A's 3 edges", st, raw)
+	}
+	// B's own operator sees the producer's URL; a peer platform's node
+	// does not.
+	st, raw = f.query(t, "admin", f.b, local)
+	if own = (IntegrationsLocal{}); st != 200 || json.Unmarshal(raw, &own) != nil || len(own.Edges) != 1 || own.Edges[0].URL != f.producer.url {
+		t.Errorf("B's admin reading B's edges: HTTP %d %s; want the producer's URL %s", st, raw, f.producer.url)
+	}
+	st, raw = f.query(t, "n1", f.b, local)
+	if own = (IntegrationsLocal{}); st != 200 || json.Unmarshal(raw, &own) != nil || len(own.Edges) != 1 || own.Edges[0].URL != "" || !own.Edges[0].URLHidden {
+		t.Errorf("N's node reading B's edges: HTTP %d %s; want the producer's URL hidden", st, raw)
 	}
 	if st, raw := f.query(t, "n1", f.a, url.Values{"all": {"1"}}); st != 403 {
 		t.Errorf("N's node asking A for the federation's chains: HTTP %d %s; want 403", st, raw)

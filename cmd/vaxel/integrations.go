@@ -111,7 +111,11 @@ func chainLine(ch *node.IntegrationChain) string {
 	where := fmt.Sprintf(" (%s, %s)", ch.Contract, ch.LogicalAddress)
 	switch ch.Status {
 	case node.ChainOK:
-		b.WriteString(" → " + ch.Producer + where + " " + ch.URL)
+		url := ch.URL
+		if ch.URLHidden {
+			url = "(URL kept by " + last + ")"
+		}
+		b.WriteString(" → " + ch.Producer + where + " " + url)
 	case node.ChainDeadEnd:
 		b.WriteString(" ✗" + where + " dead end: " + ch.Reason)
 	case node.ChainLoop:
