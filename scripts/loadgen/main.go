@@ -137,7 +137,11 @@ type Result struct {
 	PIDs          []int        `json:"pids,omitempty"`
 	PIDCPUPerCall float64      `json:"pid_cpu_us_per_call,omitempty"`
 	PIDCPUUtil    float64      `json:"pid_cpu_cores,omitempty"`
-	Unfinished    int64        `json:"unfinished,omitempty"` // rate mode: due in the window but not sent (the bound hit)
+	// PIDReadsPerCall and PIDWritesPerCall are the read and write system
+	// calls of the PIDs per call over the measured window.
+	PIDReadsPerCall  float64 `json:"pid_reads_per_call,omitempty"`
+	PIDWritesPerCall float64 `json:"pid_writes_per_call,omitempty"`
+	Unfinished       int64   `json:"unfinished,omitempty"` // rate mode: due in the window but not sent (the bound hit)
 }
 
 // Percentiles are in microseconds.
@@ -277,6 +281,8 @@ func run(o *options) (*Result, error) {
 		res.GenCPUPerCall = round2(cpu.self.Seconds() * 1e6 / float64(res.Calls))
 		if len(pids) > 0 {
 			res.PIDCPUPerCall = round2(cpu.pids.Seconds() * 1e6 / float64(res.Calls))
+			res.PIDReadsPerCall = round2(float64(cpu.reads) / float64(res.Calls))
+			res.PIDWritesPerCall = round2(float64(cpu.writes) / float64(res.Calls))
 		}
 	}
 	res.GenCPUUtil = round2(cpu.self.Seconds() / cpu.wall.Seconds())
@@ -622,10 +628,14 @@ func round2(f float64) float64 { return math.Round(f*100) / 100 }
 type cpuSample struct {
 	wall, self, pids time.Duration
 	at               time.Time
+	// reads and writes are the read and write system calls of the
+	// processes (/proc/PID/io syscr, syscw; readable by their owner or
+	// root): a proxy's CPU per call is mostly system calls.
+	reads, writes int64
 }
 
 func (b cpuSample) minus(a cpuSample) cpuSample {
-	return cpuSample{wall: b.at.Sub(a.at), self: b.self - a.self, pids: b.pids - a.pids}
+	return cpuSample{wall: b.at.Sub(a.at), self: b.self - a.self, pids: b.pids - a.pids, reads: b.reads - a.reads, writes: b.writes - a.writes}
 }
 
 var clkTck = 100.0 // USER_HZ; 100 on every Linux architecture Go supports here
@@ -638,8 +648,34 @@ func sampleCPU(pids []int) cpuSample {
 	}
 	for _, p := range pids {
 		s.pids += procCPU(p)
+		r, w := procSyscalls(p)
+		s.reads += r
+		s.writes += w
 	}
 	return s
+}
+
+// procSyscalls returns the read and write system calls of a process so
+// far (0, 0 when /proc/PID/io cannot be read).
+func procSyscalls(pid int) (reads, writes int64) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/io")
+	if err != nil {
+		return 0, 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		k, v, ok := strings.Cut(line, ":")
+		if !ok {
+			continue
+		}
+		n, _ := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+		switch k {
+		case "syscr":
+			reads = n
+		case "syscw":
+			writes = n
+		}
+	}
+	return reads, writes
 }
 
 // procCPU is utime+stime of a process (all its threads) from /proc/PID/stat.
