@@ -151,10 +151,7 @@ func fedCall(t *testing.T, dir, routerAddr, la string) (int, string) {
 func TestFederationRoutesToPlatformByName(t *testing.T) {
 	p := newGossipPlatform(t) // one CA for all: SITHS in production
 	issueConsumer(t, p)
-	fedKey := filepath.Join(p.dir, "federation.key")
-	if err := os.WriteFile(fedKey, []byte(base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{42}, 32))+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	fedKey := writeFedKey(t, p, 42)
 	producer := startFedProducer(t)
 
 	platform := func(c *config.Config, name string, allow []string, join ...string) *config.Config {
@@ -236,8 +233,19 @@ func TestFederationRoutesToPlatformByName(t *testing.T) {
 	})
 }
 
+// writeFedKey writes a federation key file (32 bytes of b) into p's dir.
+func writeFedKey(t *testing.T, p *gossipPlatform, b byte) string {
+	t.Helper()
+	f := filepath.Join(p.dir, "federation.key")
+	if err := os.WriteFile(f, []byte(base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{b}, 32))+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
 // fedSingle configures a one-node platform name (no platform gossip) in the
-// federation with key fedKey, peering with allow.
+// federation with key fedKey, peering with allow; without fedKey, outside
+// any federation.
 func fedSingle(t *testing.T, p *gossipPlatform, nodeName, name, fedKey string, allow []string, join ...string) *config.Config {
 	t.Helper()
 	c := p.config(nodeName, 0)
@@ -245,7 +253,10 @@ func fedSingle(t *testing.T, p *gossipPlatform, nodeName, name, fedKey string, a
 	c.Router.InstanceID, c.Router.InstanceName = "", ""
 	c.TLS.ProducerCAs = []string{filepath.Join(p.dir, "ca.crt")}
 	c.Gossip = config.Gossip{}
-	c.Federation = config.Federation{Bind: "127.0.0.1:0", KeyFile: fedKey, AllowPlatforms: allow, Join: join, ProbeInterval: 100 * time.Millisecond}
+	c.Federation = config.Federation{}
+	if fedKey != "" {
+		c.Federation = config.Federation{Bind: "127.0.0.1:0", KeyFile: fedKey, AllowPlatforms: allow, Join: join, ProbeInterval: 100 * time.Millisecond}
+	}
 	if err := config.LoadDerived(c); err != nil {
 		t.Fatal(err)
 	}
@@ -259,10 +270,7 @@ func fedSingle(t *testing.T, p *gossipPlatform, nodeName, name, fedKey string, a
 func TestFederationRefusesPlatformNotAllowed(t *testing.T) {
 	p := newGossipPlatform(t)
 	issueConsumer(t, p)
-	fedKey := filepath.Join(p.dir, "federation.key")
-	if err := os.WriteFile(fedKey, []byte(base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{7}, 32))+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	fedKey := writeFedKey(t, p, 7)
 	producer := startFedProducer(t)
 	n := p.start(fedSingle(t, p, "n1", "N", fedKey, []string{"A"}))
 	a := p.start(fedSingle(t, p, "a1", "A", fedKey, []string{"N"}, n.fed.Addr()))

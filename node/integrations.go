@@ -2,10 +2,8 @@ package node
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"sort"
@@ -556,26 +554,9 @@ func (wk *walk) ask(ms []federation.Member, f IntegrationsFilter, all bool) (*In
 }
 
 func (wk *walk) askNode(m federation.Member, q url.Values) (*IntegrationsLocal, error) {
-	u := "https://" + m.Meta.AdminAddr + integrationsPath + "?" + q.Encode()
-	req, err := http.NewRequestWithContext(wk.ctx, http.MethodGet, u, nil)
-	if err != nil {
-		return nil, fmt.Errorf("query %s: %w", m.Name, err)
-	}
-	resp, err := wk.a.traceClient.Do(req)
-	if err != nil {
-		return nil, fmt.Errorf("query %s: %w", m.Name, err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
-	if err != nil {
-		return nil, fmt.Errorf("query %s: %w", m.Name, err)
-	}
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("query %s: %s: %s", m.Name, resp.Status, strings.TrimSpace(string(b)))
-	}
 	var ans IntegrationsLocal
-	if err := json.Unmarshal(b, &ans); err != nil {
-		return nil, fmt.Errorf("query %s: %w", m.Name, err)
+	if err := wk.a.askPeer(wk.ctx, m, integrationsPath+"?"+q.Encode(), &ans); err != nil {
+		return nil, err
 	}
 	return &ans, nil
 }

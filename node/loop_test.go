@@ -1,10 +1,6 @@
 package node
 
 import (
-	"bytes"
-	"encoding/base64"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -19,22 +15,10 @@ import (
 // never turns into a forwarding storm.
 func TestFederationLoopAnswersVP014(t *testing.T) {
 	p := newGossipPlatform(t)
-	fedKey := filepath.Join(p.dir, "federation.key")
-	if err := os.WriteFile(fedKey, []byte(base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{9}, 32))+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	fedKey := writeFedKey(t, p, 9)
 	issueConsumer(t, p)
 	single := func(name, platform string, allow []string, join ...string) *config.Config {
-		c := p.config(name, 0)
-		c.Node.Platform = platform
-		c.Router.InstanceID, c.Router.InstanceName = "", ""
-		c.TLS.ProducerCAs = []string{filepath.Join(p.dir, "ca.crt")}
-		c.Gossip = config.Gossip{}
-		c.Federation = config.Federation{Bind: "127.0.0.1:0", KeyFile: fedKey, AllowPlatforms: allow, Join: join, ProbeInterval: 100 * time.Millisecond}
-		if err := config.LoadDerived(c); err != nil {
-			t.Fatal(err)
-		}
-		return c
+		return fedSingle(t, p, name, platform, fedKey, allow, join...)
 	}
 	n := p.start(single("n1", "N", []string{"A"}))
 	a := p.start(single("a1", "A", []string{"N"}, n.fed.Addr()))

@@ -182,15 +182,7 @@ func otlpCall(t *testing.T, dir, routerAddr, la string, hdr ...string) int {
 // to endpoint; with fedKey it joins the federation through join.
 func otlpPlatform(t *testing.T, p *gossipPlatform, node, name string, tr config.Trace, fedKey string, allow []string, join ...string) *runningNode {
 	t.Helper()
-	c := p.config(node, 0)
-	c.Node.Platform = name
-	c.Router.InstanceID, c.Router.InstanceName = "", "" // derived: the platform name
-	c.TLS.ProducerCAs = []string{filepath.Join(p.dir, "ca.crt")}
-	c.Gossip = config.Gossip{}
-	c.Federation = config.Federation{}
-	if fedKey != "" {
-		c.Federation = config.Federation{Bind: "127.0.0.1:0", KeyFile: fedKey, AllowPlatforms: allow, Join: join, ProbeInterval: 100 * time.Millisecond}
-	}
+	c := fedSingle(t, p, node, name, fedKey, allow, join...)
 	c.Trace = tr
 	if err := config.LoadDerived(c); err != nil {
 		t.Fatal(err)

@@ -93,35 +93,44 @@ func (a *admin) assemble(ctx context.Context, recs []router.HopRecord, depth int
 	}
 }
 
+// askPeer GETs pathAndQuery from another platform's node m (its admin
+// API, with this node's certificate, as a federation peer) and decodes the
+// 200 answer into v; answers are bounded to 64 MiB.
+func (a *admin) askPeer(ctx context.Context, m federation.Member, pathAndQuery string, v any) error {
+	if a.traceClient == nil {
+		return errors.New("federation is off on this node")
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "https://"+m.Meta.AdminAddr+pathAndQuery, nil)
+	if err != nil {
+		return fmt.Errorf("query %s: %w", m.Name, err)
+	}
+	resp, err := a.traceClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("query %s: %w", m.Name, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	if err != nil {
+		return fmt.Errorf("query %s: %w", m.Name, err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("query %s: %s: %s", m.Name, resp.Status, strings.TrimSpace(string(b)))
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		return fmt.Errorf("query %s: %w", m.Name, err)
+	}
+	return nil
+}
+
 // remoteHops fetches the records of the call h made from the node it called.
 func (a *admin) remoteHops(ctx context.Context, h *router.HopRecord) ([]router.HopRecord, error) {
 	m, err := a.n.memberOfRouter(h.NextHop)
 	if err != nil {
 		return nil, err
 	}
-	if a.traceClient == nil {
-		return nil, errors.New("federation is off on this node")
-	}
-	u := "https://" + m.Meta.AdminAddr + tracePath + url.PathEscape(h.TraceID) + "?local=1"
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
-	if err != nil {
-		return nil, err
-	}
-	resp, err := a.traceClient.Do(req)
-	if err != nil {
-		return nil, fmt.Errorf("query %s: %w", m.Name, err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
-	if err != nil {
-		return nil, fmt.Errorf("query %s: %w", m.Name, err)
-	}
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("query %s: %s: %s", m.Name, resp.Status, strings.TrimSpace(string(b)))
-	}
 	var ans TraceAnswer
-	if err := json.Unmarshal(b, &ans); err != nil {
-		return nil, fmt.Errorf("query %s: %w", m.Name, err)
+	if err := a.askPeer(ctx, m, tracePath+url.PathEscape(h.TraceID)+"?local=1", &ans); err != nil {
+		return nil, err
 	}
 	// The trace id may cover several calls (a consumer reusing its
 	// traceparent): keep the one h made, by its correlation id, which

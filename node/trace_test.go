@@ -2,17 +2,14 @@ package node
 
 import (
 	"bytes"
-	"encoding/base64"
 	"encoding/json"
 	"io"
 	"net/http"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/vaxel/vaxel/node/config"
 	"github.com/vaxel/vaxel/pki"
 )
 
@@ -45,23 +42,11 @@ func TestTraceAcrossThreePlatforms(t *testing.T) {
 	if err := pki.WriteFiles(p.dir, "consumer", is); err != nil {
 		t.Fatal(err)
 	}
-	fedKey := filepath.Join(p.dir, "federation.key")
-	if err := os.WriteFile(fedKey, []byte(base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{42}, 32))+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	fedKey := writeFedKey(t, p, 42)
 	producer := startFedProducer(t)
 
 	platform := func(node, name string, allow []string, join ...string) *runningNode {
-		c := p.config(node, 0)
-		c.Node.Platform = name
-		c.Router.InstanceID, c.Router.InstanceName = "", "" // derived: the platform name
-		c.TLS.ProducerCAs = []string{filepath.Join(p.dir, "ca.crt")}
-		c.Gossip = config.Gossip{} // one-node platforms, without their own gossip
-		c.Federation = config.Federation{Bind: "127.0.0.1:0", KeyFile: fedKey, AllowPlatforms: allow, Join: join, ProbeInterval: 100 * time.Millisecond}
-		if err := config.LoadDerived(c); err != nil {
-			t.Fatal(err)
-		}
-		return p.start(c)
+		return p.start(fedSingle(t, p, node, name, fedKey, allow, join...))
 	}
 	b := platform("b1", "B", []string{"N"})
 	n := platform("n1", "N", []string{"A", "B"}, b.fed.Addr())

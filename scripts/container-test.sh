@@ -28,20 +28,7 @@ dc() { VAXEL_IMAGE="${VAXEL_IMAGE:-$tag}" VAXEL_CT_ETC="${VAXEL_CT_ETC:-$work/et
 cleanup() {
   rc=$?
   trap - EXIT INT TERM
-  if [ "$rc" -ne 0 ]; then
-    echo "== container logs (last 60 lines per service)"
-    dc logs --no-color --tail=60 2>&1 || true
-  fi
-  if [ -n "${VAXEL_CT_KEEP:-}" ]; then
-    echo "== kept (VAXEL_CT_KEEP): platform $project, image $tag, files in $work"
-    echo "   tear down: VAXEL_IMAGE=$tag VAXEL_CT_ETC=$work/etc docker-compose -p $project -f $compose_file down -v; docker rmi $tag; rm -rf $work"
-    exit "$rc"
-  fi
-  echo "== teardown"
-  dc down -v --remove-orphans -t 5 >/dev/null 2>&1 || true
-  docker rmi -f "$tag" >/dev/null 2>&1 || true
-  rm -rf "$work"
-  exit "$rc"
+  ct_teardown "$rc" 60 "${VAXEL_CT_KEEP:-}" "VAXEL_IMAGE=$tag VAXEL_CT_ETC=$work/etc docker-compose -p $project -f $compose_file down -v; docker rmi $tag; rm -rf $work"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM

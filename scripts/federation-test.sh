@@ -37,20 +37,7 @@ dc() { docker-compose -p "$project" -f "$compose_file" "$@"; }
 cleanup() {
   rc=$?
   trap - EXIT INT TERM
-  if [ "$rc" -ne 0 ]; then
-    echo "== container logs (last 40 lines per service)"
-    dc logs --no-color --tail=40 2>&1 || true
-  fi
-  if [ -n "${VAXEL_FT_KEEP:-}" ]; then
-    echo "== kept (VAXEL_FT_KEEP): federation $project, image $tag, files in $work"
-    echo "   tear down: docker-compose -p $project -f $compose_file down -v (with the VAXEL_FT_* variables set); docker rmi $tag; rm -rf $work"
-    exit "$rc"
-  fi
-  echo "== teardown"
-  dc down -v --remove-orphans -t 5 >/dev/null 2>&1 || true
-  docker rmi -f "$tag" >/dev/null 2>&1 || true
-  rm -rf "$work"
-  exit "$rc"
+  ct_teardown "$rc" 40 "${VAXEL_FT_KEEP:-}" "docker-compose -p $project -f $compose_file down -v (with the VAXEL_FT_* variables set); docker rmi $tag; rm -rf $work"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM

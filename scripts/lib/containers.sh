@@ -46,3 +46,27 @@ free_port() {
     fi
   done
 }
+
+# ct_teardown RC LOG_LINES KEEP HOW_TO_TEAR_DOWN: the container tests' exit
+# trap. On failure it shows the last LOG_LINES lines of every service's log;
+# with KEEP set it leaves everything running and says how to tear it down;
+# otherwise it removes the project's containers, volumes and network, the
+# image and $work. Exits with RC. Uses the caller's dc (docker-compose of
+# the project), $project, $tag and $work.
+ct_teardown() {
+  local rc=$1 lines=$2 keep=$3 how=$4
+  if [ "$rc" -ne 0 ]; then
+    echo "== container logs (last $lines lines per service)"
+    dc logs --no-color --tail="$lines" 2>&1 || true
+  fi
+  if [ -n "$keep" ]; then
+    echo "== kept: project $project, image $tag, files in $work"
+    echo "   tear down: $how"
+    exit "$rc"
+  fi
+  echo "== teardown"
+  dc down -v --remove-orphans -t 5 >/dev/null 2>&1 || true
+  docker rmi -f "$tag" >/dev/null 2>&1 || true
+  rm -rf "$work"
+  exit "$rc"
+}

@@ -71,6 +71,19 @@ func OneLine(s string) string {
 	return s
 }
 
+// PingContract is the contract the scenarios call (the demo producer
+// answers it).
+const PingContract = "urn:riv:itintegration:monitoring:PingForConfigurationResponder:1"
+
+// PingRequest is a RIVTA 2.1 PingForConfiguration call to address.
+func PingRequest(address string) string {
+	return `<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/" xmlns:add="urn:riv:itintegration:registry:1" xmlns:urn="` + PingContract + `">
+   <soapenv:Header><add:LogicalAddress>` + address + `</add:LogicalAddress></soapenv:Header>
+   <soapenv:Body><urn:PingForConfiguration><urn:serviceContractNamespace>` + PingContract + `</urn:serviceContractNamespace><urn:logicalAddress>` + address + `</urn:logicalAddress></urn:PingForConfiguration></soapenv:Body>
+</soapenv:Envelope>
+`
+}
+
 // Compose is a docker-compose project.
 type Compose struct{ Project, File string }
 

@@ -54,16 +54,12 @@ const (
 	consumer = "SE0000000001-CT"
 	address  = "SE0000000002-CT"
 	producer = "CT-PRODUCER"
-	contract = "urn:riv:itintegration:monitoring:PingForConfigurationResponder:1"
+	contract = ctkit.PingContract
 	// producerURL is the demo producer service of the compose file.
 	producerURL = "http://producer:8080/ping"
 )
 
-const request = `<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/" xmlns:add="urn:riv:itintegration:registry:1" xmlns:urn="urn:riv:itintegration:monitoring:PingForConfigurationResponder:1">
-   <soapenv:Header><add:LogicalAddress>` + address + `</add:LogicalAddress></soapenv:Header>
-   <soapenv:Body><urn:PingForConfiguration><urn:serviceContractNamespace>` + contract + `</urn:serviceContractNamespace><urn:logicalAddress>` + address + `</urn:logicalAddress></urn:PingForConfiguration></soapenv:Body>
-</soapenv:Envelope>
-`
+var request = ctkit.PingRequest(address)
 
 var (
 	pkiDir      = flag.String("pki", "", "directory with ca.crt, admin.{crt,key} and consumer.{crt,key}")

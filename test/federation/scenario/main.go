@@ -58,18 +58,12 @@ const (
 	producer = "SE-FT-PRODUCER"
 	la       = "SE-FT-LA"
 	laNoAuth = "SE-FT-LA-NOAUTH" // routed by A and NATIONAL, authorized only by A
-	contract = "urn:riv:itintegration:monitoring:PingForConfigurationResponder:1"
+	contract = ctkit.PingContract
 	// producerURL is region B's producer service of the compose file.
 	producerURL = "http://producer-b:8080/ping"
 )
 
-func request(address string) string {
-	return `<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/" xmlns:add="urn:riv:itintegration:registry:1" xmlns:urn="` + contract + `">
-   <soapenv:Header><add:LogicalAddress>` + address + `</add:LogicalAddress></soapenv:Header>
-   <soapenv:Body><urn:PingForConfiguration><urn:serviceContractNamespace>` + contract + `</urn:serviceContractNamespace><urn:logicalAddress>` + address + `</urn:logicalAddress></urn:PingForConfiguration></soapenv:Body>
-</soapenv:Envelope>
-`
-}
+func request(address string) string { return ctkit.PingRequest(address) }
 
 var (
 	pkiDir      = flag.String("pki", "", "directory with ca.crt, admin.{crt,key} and consumer.{crt,key}")
