@@ -63,9 +63,15 @@ func (n *Node) runFederation(ctx context.Context) {
 	defer t.Stop()
 	var published federation.Meta
 	ready := n.ready // readiness changes the metadata: publish it at once
-	seen := map[string]string{}
+	seen := map[string]refusedPlatform{}
 	dist := &distances{rtt: map[string]time.Duration{}}
-	go n.measureDistances(ctx, dist)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		n.measureDistances(ctx, dist)
+	}()
+	defer wg.Wait() // no ping on a pool that is stopping
 	for {
 		if m := n.federationMeta(); m != published {
 			if err := n.fed.SetMeta(m); err != nil {
@@ -96,7 +102,10 @@ func (n *Node) peerPlatforms(dist *distances) map[string]router.PlatformNodes {
 		if !n.routable(m) {
 			continue
 		}
-		byPlatform[md.Platform] = append(byPlatform[md.Platform], fedNode{addr: md.RouterAddr, rtt: dist.get(m.Name)})
+		// One group per platform whatever the case its members spell it
+		// in (the router's table is case-insensitive).
+		k := strings.ToLower(md.Platform)
+		byPlatform[k] = append(byPlatform[k], fedNode{addr: md.RouterAddr, rtt: dist.get(m.Name)})
 	}
 	out := map[string]router.PlatformNodes{}
 	for k, nodes := range byPlatform {
@@ -227,26 +236,57 @@ func (n *Node) measureDistances(ctx context.Context, d *distances) {
 // maxRefused bounds the platform HSA-IDs remembered as refused.
 const maxRefused = 10000
 
+// refusedFor is how long a non-peer platform's HSA-ID stays refused after
+// its last member was seen (memberlist forgets failed members sooner).
+const refusedFor = 72 * time.Hour
+
 // refusedPlatforms returns the HSA-IDs of the federation's platforms that
 // are not on federation.allow_platforms, with their names: calls from them
-// are refused (router.Platforms.Refuse). seen keeps every such platform
-// ever seen by this node, so that one whose nodes left the pool or failed
-// is still refused if its certificate reaches the router.
-func (n *Node) refusedPlatforms(seen map[string]string) map[string]string {
+// are refused (router.Platforms.Refuse). seen remembers such platforms for
+// refusedFor after their members were last seen, so that one whose nodes
+// left the pool or failed is still refused if its certificate reaches the
+// router. An HSA-ID that this platform or a peer platform also advertises
+// is never refused: the advertised HSA-ID is not checked against the
+// member's certificate, and a misconfigured platform (say a test platform
+// that reuses a production certificate) must not lock a peer out.
+func (n *Node) refusedPlatforms(seen map[string]refusedPlatform) map[string]string {
+	now := time.Now()
 	allowed := map[string]bool{strings.ToLower(n.cfg.Node.Platform): true}
 	for _, p := range n.cfg.Federation.AllowPlatforms {
 		allowed[strings.ToLower(p)] = true
 	}
+	trusted := map[string]bool{strings.ToLower(n.hsaID): true}
 	for _, m := range n.fed.Members() {
 		md := m.Meta
-		if md.HSAID == "" || md.Platform == "" || allowed[strings.ToLower(md.Platform)] || strings.EqualFold(md.HSAID, n.hsaID) {
+		if md.HSAID == "" || md.Platform == "" || m.Name != md.Platform+"/"+md.Node {
+			continue
+		}
+		if allowed[strings.ToLower(md.Platform)] {
+			trusted[strings.ToLower(md.HSAID)] = true
 			continue
 		}
 		if _, ok := seen[md.HSAID]; ok || len(seen) < maxRefused {
-			seen[md.HSAID] = md.Platform
+			seen[md.HSAID] = refusedPlatform{name: md.Platform, seen: now}
 		}
 	}
-	return seen
+	out := make(map[string]string, len(seen))
+	for id, r := range seen {
+		switch {
+		case now.Sub(r.seen) > refusedFor:
+			delete(seen, id)
+		case trusted[strings.ToLower(id)]:
+			// Also a peer's (or this platform's): never refused.
+		default:
+			out[id] = r.name
+		}
+	}
+	return out
+}
+
+// refusedPlatform is a non-peer platform's HSA-ID as last seen.
+type refusedPlatform struct {
+	name string
+	seen time.Time
 }
 
 // FederationMembers returns the federation pool's members (nil when off).

@@ -188,7 +188,7 @@ func TestFederationRoutesToPlatformByName(t *testing.T) {
 		}
 		return alive == 2
 	})
-	if pn, ok := a.peerPlatforms(nil)["N"]; ok {
+	if pn, ok := a.peerPlatforms(nil)["n"]; ok {
 		t.Fatalf("A routes to N's nodes %v before they hold a catalog", pn.Addrs)
 	}
 	applyOrder(t, leaderOf(n1, n2).Node, "N", fedOrder("N", "SE-PRODUCER", producer.url, a.hsaID, []string{fedLA, fedLANoAuth}, []string{fedLA}))

@@ -482,8 +482,12 @@ func (wk *walk) platformIDs() {
 	}
 }
 
+// fetchParallel bounds the platforms asked at once: each answer may be tens
+// of megabytes until it is decoded.
+const fetchParallel = 4
+
 // fetchAll reads this platform's edges locally and every other platform's
-// from one of its alive nodes, in parallel.
+// from one of its alive nodes, fetchParallel at a time.
 func (wk *walk) fetchAll() {
 	fetch := IntegrationsFilter{Contract: wk.f.Contract, LogicalAddress: wk.f.LogicalAddress}
 	wk.plats[strings.ToLower(wk.self)] = newPlatformEdges(wk.self, wk.a.localIntegrations(fetch, time.Now()))
@@ -494,8 +498,11 @@ func (wk *walk) fetchAll() {
 	}
 	res := make([]*platformEdges, len(names))
 	var wg sync.WaitGroup
+	sem := make(chan struct{}, fetchParallel)
 	for i, p := range names {
 		wg.Go(func() {
+			sem <- struct{}{}
+			defer func() { <-sem }()
 			ms := wk.members[p]
 			ans, err := wk.ask(ms, fetch, true)
 			if err != nil {

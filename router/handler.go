@@ -388,11 +388,11 @@ func (r *Router) forward(ctx *fasthttp.RequestCtx, c *call, body []byte, in *inb
 		if isConnectFailure(err) {
 			alts.markDown(tried)
 		}
-		tried = i
 		next, _, cerr := r.platformClient(alts.at(i))
 		if cerr != nil {
 			break
 		}
+		tried = i
 		url = alts.at(i)
 		c.nextURL = url
 		req.SetRequestURI(url)

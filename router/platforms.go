@@ -27,7 +27,9 @@ type Platforms struct {
 	// DownHold. Gossip takes seconds to declare a node failed; without
 	// this, every call spread to a dead node in that time would wait for
 	// the connect timeout before going to the next one.
-	down map[string][]atomic.Int64
+	// The marks are shared by pointer with the tables that follow (inherit),
+	// so a call still holding an older table marks the node for all.
+	down map[string][]*atomic.Int64
 	next atomic.Uint32 // spreads calls over a platform's nodes
 	// refused maps the HSA-IDs (lower case) of federation platforms that
 	// are not on this platform's allow-list to their names: a call whose
@@ -36,8 +38,11 @@ type Platforms struct {
 }
 
 // DownHold is how long a platform node that could not be connected to is
-// tried only after the others.
-const DownHold = 5 * time.Second
+// tried only after the others: longer than gossip takes to declare a dead
+// node failed (3-5 s in the federation's timing, more when the pool is
+// large or the suspicion goes unconfirmed), so that calls do not start
+// waiting for the connect timeout again before the node leaves the table.
+const DownHold = 10 * time.Second
 
 // maxMarked bounds the nodes per platform that can be passed by (a bit
 // mask); a larger platform's further nodes are always tried in turn.
@@ -54,7 +59,7 @@ type PlatformNodes struct {
 // NewPlatforms builds a table; the slices are copied.
 func NewPlatforms(m map[string]PlatformNodes) *Platforms {
 	p := &Platforms{byName: make(map[string]PlatformNodes, len(m)), urls: make(map[string][]string, len(m)),
-		down: make(map[string][]atomic.Int64, len(m))}
+		down: make(map[string][]*atomic.Int64, len(m))}
 	for name, pn := range m {
 		if len(pn.Addrs) == 0 {
 			continue
@@ -70,7 +75,11 @@ func NewPlatforms(m map[string]PlatformNodes) *Platforms {
 			urls[i] = "https://" + a + "/vp"
 		}
 		p.urls[key] = urls
-		p.down[key] = make([]atomic.Int64, len(urls))
+		marks := make([]*atomic.Int64, len(urls))
+		for i := range marks {
+			marks[i] = new(atomic.Int64)
+		}
+		p.down[key] = marks
 	}
 	return p
 }
@@ -162,15 +171,15 @@ func (p *Platforms) equal(q *Platforms) bool {
 	return true
 }
 
-// inherit copies old's down marks for the nodes p still has, and its
-// round-robin position. p is not in use yet.
+// inherit takes over old's down marks (the same counters) for the nodes p
+// still has, and its round-robin position. p is not in use yet.
 func (p *Platforms) inherit(old *Platforms) {
 	p.next.Store(old.next.Load())
 	for k, urls := range p.urls {
 		oldURLs := old.urls[k]
 		for i, u := range urls {
 			if j := slices.Index(oldURLs, u); j >= 0 {
-				p.down[k][i].Store(old.down[k][j].Load())
+				p.down[k][i] = old.down[k][j]
 			}
 		}
 	}
@@ -199,7 +208,7 @@ func PlatformOf(url string) (string, bool) {
 // nothing.
 type hopOrder struct {
 	urls        []string
-	down        []atomic.Int64
+	down        []*atomic.Int64
 	near, start int
 	mask        uint64 // bit k: node k is marked down
 }

@@ -93,6 +93,20 @@ func TestCandidatesPassMarkedNodeBy(t *testing.T) {
 			t.Fatalf("after the table changed: order = %s, want n4 (never marked) first", got)
 		}
 	}
+	// A call that took its order from the old table and fails after the
+	// swap still marks the node for the calls that use the new table.
+	held := r.candidates("N")
+	r.SetPlatforms(NewPlatforms(map[string]PlatformNodes{"N": {Addrs: []string{"n2:1", "n3:1", "n4:1", "n5:1"}}}))
+	for i := 0; i < held.len(); i++ {
+		if strings.Contains(held.at(i), "n4:") {
+			held.markDown(i)
+		}
+	}
+	for i := 0; i < 4; i++ {
+		if got := order(r.candidates("N")); !strings.HasPrefix(got, "n5,") {
+			t.Fatalf("n2, n3, n4 marked (n4 through the old table): order = %s, want n5 first", got)
+		}
+	}
 	if n := testing.AllocsPerRun(100, func() { _ = r.candidates("N").at(2) }); n != 0 {
 		t.Errorf("choosing a node allocates %v times", n)
 	}

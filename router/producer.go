@@ -68,8 +68,10 @@ func (r *Router) clientWith(url string, connect time.Duration) (*fasthttp.HostCl
 		Dial: func(a string) (net.Conn, error) {
 			return (&net.Dialer{Timeout: connect}).Dial("tcp", a)
 		},
-		MaxConns:            r.cfg.MaxConnsPerProducer,
-		MaxConnWaitTimeout:  connect,
+		MaxConns: r.cfg.MaxConnsPerProducer,
+		// Waiting for a free pooled connection is not connecting: it keeps
+		// the producers' bound even for another platform's node.
+		MaxConnWaitTimeout:  r.cfg.ConnectTimeout,
 		MaxIdleConnDuration: 10 * time.Second,
 		MaxResponseBodySize: r.cfg.MaxBodySize,
 		// Reads small response bodies whole and leaves large ones on the

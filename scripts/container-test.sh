@@ -18,9 +18,12 @@ root=$(pwd)
 . scripts/lib/containers.sh
 ct_require
 
-project="vaxelct$$"
-tag="vaxel-ct:$project"
 work=$(mktemp -d "${TMPDIR:-/tmp}/vaxel-ct.XXXXXX")
+# Unique per run, also between jobs sharing one Docker engine (a PID alone
+# is not): the temporary directory's random part, lower-cased, as compose
+# project names must be.
+project="vaxelct$$$(basename "$work" | sed 's/.*\.//' | tr 'A-Z' 'a-z' | tr -cd 'a-z0-9')"
+tag="vaxel-ct:$project"
 compose_file="$root/test/container/docker-compose.yml"
 # The compose file insists on VAXEL_IMAGE and VAXEL_CT_ETC, also for "down".
 dc() { VAXEL_IMAGE="${VAXEL_IMAGE:-$tag}" VAXEL_CT_ETC="${VAXEL_CT_ETC:-$work/etc}" docker-compose -p "$project" -f "$compose_file" "$@"; }
