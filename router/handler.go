@@ -402,8 +402,12 @@ func (r *Router) forward(ctx *fasthttp.RequestCtx, c *call, body []byte, in *inb
 		}
 		err = next.Do(req, resp)
 	}
-	if err != nil && isConnectFailure(err) && alts.len() > 0 {
-		alts.markDown(tried)
+	if alts.len() > 0 {
+		if err == nil {
+			alts.markUp(tried)
+		} else if isConnectFailure(err) {
+			alts.markDown(tried)
+		}
 	}
 	if err != nil && isConnectFailure(err) && alts.len() == 0 && r.cfg.RetryDelay < timeout && (ob == nil || !ob.started()) {
 		// One retry, and only when the producer was never reached: a

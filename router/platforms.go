@@ -254,6 +254,13 @@ func (h hopOrder) markDown(i int) {
 	}
 }
 
+// markUp clears the i-th node's mark: it answered.
+func (h hopOrder) markUp(i int) {
+	if j := h.index(i); j < len(h.down) && h.down[j].Load() != 0 {
+		h.down[j].Store(0)
+	}
+}
+
 // candidates returns the order in which to try a platform's nodes: calls
 // are spread round robin over the near nodes, each followed by the other
 // near nodes and then the far ones, so that a node whose connection fails
@@ -281,7 +288,12 @@ func (r *Router) candidates(platform string) hopOrder {
 			if now == 0 {
 				now = time.Now().UnixNano()
 			}
-			if until > now {
+			// When a hold ends, one call (the one that renews it) tries
+			// the node; all others keep passing it by. A node that is
+			// still unreachable then costs one call a connect timeout per
+			// DownHold, not every call that picks it; one that answers
+			// is cleared (markUp).
+			if until > now || !h.down[j].CompareAndSwap(until, now+int64(DownHold)) {
 				h.mask |= 1 << j
 			}
 		}

@@ -3,6 +3,7 @@ package router
 import (
 	"strings"
 	"testing"
+	"time"
 )
 
 // Calls are spread round robin over a platform's near nodes, each order
@@ -109,6 +110,39 @@ func TestCandidatesPassMarkedNodeBy(t *testing.T) {
 	}
 	if n := testing.AllocsPerRun(100, func() { _ = r.candidates("N").at(2) }); n != 0 {
 		t.Errorf("choosing a node allocates %v times", n)
+	}
+}
+
+// When a node's hold ends, exactly one call tries it (it renews the hold
+// for the others); if the node answers, its mark is cleared.
+func TestCandidatesProbeAfterHold(t *testing.T) {
+	r := &Router{}
+	r.SetPlatforms(NewPlatforms(map[string]PlatformNodes{"N": {Addrs: []string{"n1:1", "n2:1"}}}))
+	p := r.Platforms()
+	n1 := p.down["n"][0]
+	n1.Store(time.Now().Add(-time.Millisecond).UnixNano()) // a hold that just ended
+	probes := 0
+	var prober hopOrder
+	for i := 0; i < 10; i++ {
+		h := r.candidates("N")
+		if h.mask&1 == 0 {
+			probes++
+			prober = h
+		}
+	}
+	if probes != 1 {
+		t.Fatalf("%d calls tried n1 after its hold ended, want exactly 1", probes)
+	}
+	if until := n1.Load(); until <= time.Now().UnixNano() {
+		t.Fatal("the probing call did not renew the hold for the others")
+	}
+	for i := 0; i < prober.len(); i++ {
+		if strings.Contains(prober.at(i), "n1:") {
+			prober.markUp(i) // n1 answered
+		}
+	}
+	if n1.Load() != 0 || r.candidates("N").mask != 0 {
+		t.Fatal("n1 answered the probe but is still marked")
 	}
 }
 

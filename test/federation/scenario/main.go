@@ -726,7 +726,9 @@ func partitionPhase() {
 		return
 	}
 	logf("partition: %s cut off the network", b.name)
-	gone, err := ctkit.WaitFor("NATIONAL sees REGION-B gone", *cutFor, 100*time.Millisecond, func() bool {
+	// The cut lasts -partition, or until NATIONAL has seen B gone if that
+	// takes longer (a slow runner): the heal is measured from a real split.
+	gone, err := ctkit.WaitFor("NATIONAL sees REGION-B gone", 30*time.Second, 100*time.Millisecond, func() bool {
 		for _, n := range pN.nodes {
 			if got, err := routesTo(n, pB.name); err != nil || len(got) != 0 {
 				return false
