@@ -105,7 +105,7 @@ func (n *Node) peerPlatforms(dist *distances) map[string]router.PlatformNodes {
 		// One group per platform whatever the case its members spell it
 		// in (the router's table is case-insensitive).
 		k := strings.ToLower(md.Platform)
-		byPlatform[k] = append(byPlatform[k], fedNode{addr: md.RouterAddr, rtt: dist.get(m.Name)})
+		byPlatform[k] = append(byPlatform[k], fedNode{addr: md.RouterAddr, hsaID: md.HSAID, rtt: dist.get(m.Name)})
 	}
 	out := map[string]router.PlatformNodes{}
 	for k, nodes := range byPlatform {
@@ -116,25 +116,23 @@ func (n *Node) peerPlatforms(dist *distances) map[string]router.PlatformNodes {
 
 // routable says whether m is a node this platform may route calls to: an
 // alive member of an allowed peer platform in the same environment, whose
-// router is advertised (it is ready).
+// router is advertised (it is ready), that advertises an HSA-ID (the one
+// pinned in allow_platforms, if any; the router checks the node's
+// certificate against it on every connection).
 func (n *Node) routable(m federation.Member) bool {
 	md := m.Meta
-	if m.State != federation.StateAlive || md.RouterAddr == "" || md.Environment != n.cfg.Federation.Environment || m.Name != md.Platform+"/"+md.Node {
+	if m.State != federation.StateAlive || md.RouterAddr == "" || md.HSAID == "" || md.Environment != n.cfg.Federation.Environment || m.Name != md.Platform+"/"+md.Node {
 		return false
 	}
-	for _, p := range n.cfg.Federation.AllowPlatforms {
-		if strings.EqualFold(p, md.Platform) {
-			return true
-		}
-	}
-	return false
+	pinned, ok := n.cfg.Federation.PeerPlatforms()[strings.ToLower(md.Platform)]
+	return ok && (pinned == "" || strings.EqualFold(pinned, md.HSAID))
 }
 
 // fedNode is a platform's node as distance ordering sees it; rtt 0: not
 // measured yet.
 type fedNode struct {
-	addr string
-	rtt  time.Duration
+	addr, hsaID string
+	rtt         time.Duration
 }
 
 // nearestFirst orders a platform's nodes by measured round trip (unmeasured
@@ -154,9 +152,9 @@ func nearestFirst(nodes []fedNode) router.PlatformNodes {
 		}
 		return a.addr < b.addr
 	})
-	pn := router.PlatformNodes{Addrs: make([]string, len(nodes))}
+	pn := router.PlatformNodes{Addrs: make([]string, len(nodes)), HSAIDs: make([]string, len(nodes))}
 	for i, x := range nodes {
-		pn.Addrs[i] = x.addr
+		pn.Addrs[i], pn.HSAIDs[i] = x.addr, x.hsaID
 	}
 	if len(nodes) == 0 || nodes[0].rtt == 0 {
 		return pn // nothing measured: all near
@@ -251,18 +249,26 @@ const refusedFor = 72 * time.Hour
 // that reuses a production certificate) must not lock a peer out.
 func (n *Node) refusedPlatforms(seen map[string]refusedPlatform) map[string]string {
 	now := time.Now()
+	peers := n.cfg.Federation.PeerPlatforms()
 	allowed := map[string]bool{strings.ToLower(n.cfg.Node.Platform): true}
-	for _, p := range n.cfg.Federation.AllowPlatforms {
-		allowed[strings.ToLower(p)] = true
-	}
 	trusted := map[string]bool{strings.ToLower(n.hsaID): true}
+	for name, pinned := range peers {
+		allowed[name] = true
+		if pinned != "" {
+			trusted[strings.ToLower(pinned)] = true
+		}
+	}
 	for _, m := range n.fed.Members() {
 		md := m.Meta
 		if md.HSAID == "" || md.Platform == "" || m.Name != md.Platform+"/"+md.Node {
 			continue
 		}
 		if allowed[strings.ToLower(md.Platform)] {
-			trusted[strings.ToLower(md.HSAID)] = true
+			// A peer's member: trusted, unless the peer's HSA-ID is
+			// pinned and this one advertises another.
+			if pin := peers[strings.ToLower(md.Platform)]; pin == "" || strings.EqualFold(pin, md.HSAID) {
+				trusted[strings.ToLower(md.HSAID)] = true
+			}
 			continue
 		}
 		if _, ok := seen[md.HSAID]; ok || len(seen) < maxRefused {
@@ -341,7 +347,8 @@ func (a *admin) federationView(w http.ResponseWriter, r *http.Request) {
 	}
 	sort.Slice(out.Members, func(i, j int) bool { return out.Members[i].Name < out.Members[j].Name })
 	table := a.n.router.Platforms()
-	for _, name := range out.Allow {
+	for _, entry := range out.Allow {
+		name, _, _ := strings.Cut(entry, "=")
 		if pn, ok := table.Nodes(name); ok {
 			out.Platforms = append(out.Platforms, platform{Name: name, Nodes: pn.Addrs, Near: pn.Near})
 		} else {

@@ -327,15 +327,45 @@ func TestNearestFirst(t *testing.T) {
 		want string
 		near int
 	}{
-		{[]fedNode{{"b", 0}, {"a", 0}}, "a,b", 0}, // 0: all near
-		{[]fedNode{{"far", 12 * ms}, {"n2", ms / 2}, {"n1", ms / 3}}, "n1,n2,far", 2},
-		{[]fedNode{{"x", 0}, {"n1", ms}, {"n2", 3 * ms}, {"n3", 5 * ms}}, "n1,n2,n3,x", 2},
-		{[]fedNode{{"only", 40 * ms}}, "only", 1},
+		{[]fedNode{{"b", "", 0}, {"a", "", 0}}, "a,b", 0}, // 0: all near
+		{[]fedNode{{"far", "", 12 * ms}, {"n2", "", ms / 2}, {"n1", "", ms / 3}}, "n1,n2,far", 2},
+		{[]fedNode{{"x", "", 0}, {"n1", "", ms}, {"n2", "", 3 * ms}, {"n3", "", 5 * ms}}, "n1,n2,n3,x", 2},
+		{[]fedNode{{"only", "", 40 * ms}}, "only", 1},
 	}
 	for _, c := range cases {
 		pn := nearestFirst(c.in)
 		if got := strings.Join(pn.Addrs, ","); got != c.want || pn.Near != c.near {
 			t.Errorf("nearestFirst = %s near %d, want %s near %d", got, pn.Near, c.want, c.near)
 		}
+	}
+}
+
+// allow_platforms NAME=HSA-ID pins the peer's HSA-ID: members of NAME that
+// advertise another are not routed to; with the right one they are, and
+// the router is told the HSA-ID each node's certificate must carry.
+func TestFederationPinnedPeerHSAID(t *testing.T) {
+	p := newGossipPlatform(t)
+	fedKey := writeFedKey(t, p, 11)
+	producer := startFedProducer(t)
+	n := p.start(fedSingle(t, p, "n1", "N", fedKey, []string{"A", "A2"}))
+	applyOrder(t, n.Node, "N", fedOrder("N", "SE-PRODUCER", producer.url, "SE-A1", []string{fedLA}, []string{fedLA}))
+	waitFor(t, "n1 ready", 20*time.Second, func() bool { ok, _ := n.Readiness(); return ok })
+
+	wrong := p.start(fedSingle(t, p, "a1", "A", fedKey, []string{"N=SE-SOMEONE-ELSE"}, n.fed.Addr()))
+	right := p.start(fedSingle(t, p, "a2", "A2", fedKey, []string{"n=" + n.hsaID}, n.fed.Addr()))
+	waitFor(t, "a2 routes to N", 20*time.Second, func() bool {
+		pn, ok := right.router.Platforms().Nodes("N")
+		return ok && len(pn.Addrs) == 1 && len(pn.HSAIDs) == 1 && pn.HSAIDs[0] == n.hsaID
+	})
+	waitFor(t, "a1 sees N alive and ready", 20*time.Second, func() bool {
+		for _, m := range wrong.FederationMembers() {
+			if m.Meta.Platform == "N" && m.State == federation.StateAlive && m.Meta.RouterAddr != "" {
+				return true
+			}
+		}
+		return false
+	})
+	if pn, ok := wrong.peerPlatforms(nil)["n"]; ok {
+		t.Fatalf("a1 pins N to SE-SOMEONE-ELSE but routes to N's nodes %v (HSA-ID %v)", pn.Addrs, pn.HSAIDs)
 	}
 }

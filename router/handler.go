@@ -306,11 +306,11 @@ func (r *Router) forward(ctx *fasthttp.RequestCtx, c *call, body []byte, in *inb
 		url = alts.at(0)
 	}
 	c.nextURL = url
-	connect := r.cfg.ConnectTimeout
+	connect, wantID := r.cfg.ConnectTimeout, ""
 	if alts.len() > 0 {
-		connect = r.cfg.PlatformConnectTimeout
+		connect, wantID = r.cfg.PlatformConnectTimeout, alts.hsaIDAt(0)
 	}
-	hc, isHTTPS, err := r.clientWith(url, connect)
+	hc, isHTTPS, err := r.clientWith(url, connect, wantID)
 	if err != nil {
 		r.fault(ctx, c, CodeVP009, DetailProducerIO(url, err.Error()))
 		return
@@ -388,7 +388,7 @@ func (r *Router) forward(ctx *fasthttp.RequestCtx, c *call, body []byte, in *inb
 		if isConnectFailure(err) {
 			alts.markDown(tried)
 		}
-		next, _, cerr := r.platformClient(alts.at(i))
+		next, _, cerr := r.platformClient(alts.at(i), alts.hsaIDAt(i))
 		if cerr != nil {
 			break
 		}

@@ -801,3 +801,31 @@ func TestHandlerRIVConversion(t *testing.T) {
 		})
 	}
 }
+
+// A call address naming a platform goes to a node of it only if the node's
+// TLS certificate carries the HSA-ID the federation gave for it: a node
+// presenting another is never sent the call (VP009), one presenting it is.
+func TestHandlerPlatformNodeCertificateHSAID(t *testing.T) {
+	k := routertest.NewPKI(t)
+	node := routertest.NewTLSProducer(t, k, nil) // presents PKI.Server (SERIALNUMBER ServerID)
+	addr := strings.TrimPrefix(node.URL, "https://")
+	cat := routertest.NewCatalog(t).RouteAuth(nsPing, "SE-LA", "RIVTABP21", "vaxel://NATIONAL", consumerID).Build()
+	r := start(t, k, nil, cat)
+	c := routertest.NewHTTPSClient(t, r.HTTPS, k.ClientTLS(t, k.Consumer))
+	req := routertest.Envelope21("SE-LA", nsPing)
+
+	r.SetPlatforms(router.NewPlatforms(map[string]router.PlatformNodes{"NATIONAL": {Addrs: []string{addr}, HSAIDs: []string{"SE0000000001-OTHER"}}}))
+	resp := c.Post(t, req, nil)
+	if resp.Status != 500 || !strings.Contains(string(resp.Body), "VP009") || !strings.Contains(string(resp.Body), "SE0000000001-OTHER") {
+		t.Fatalf("node with another HSA-ID: HTTP %d %s; want VP009 naming the HSA-ID wanted", resp.Status, resp.Body)
+	}
+	if node.Count() != 0 {
+		t.Fatalf("the node whose certificate is not the platform's got %d calls", node.Count())
+	}
+
+	r.SetPlatforms(router.NewPlatforms(map[string]router.PlatformNodes{"NATIONAL": {Addrs: []string{addr}, HSAIDs: []string{routertest.ServerID}}}))
+	wantOK(t, c.Post(t, req, nil))
+	if node.Count() != 1 {
+		t.Fatalf("the platform's node got %d calls, want 1", node.Count())
+	}
+}

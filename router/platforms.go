@@ -54,6 +54,10 @@ const maxMarked = 64
 type PlatformNodes struct {
 	Addrs []string
 	Near  int // 0 or more than len(Addrs): all are near
+	// HSAIDs, aligned with Addrs, are the HSA-IDs the nodes' TLS
+	// certificates must carry (SERIALNUMBER); a node whose certificate
+	// carries another is not called. Empty (or an empty entry): no check.
+	HSAIDs []string
 }
 
 // NewPlatforms builds a table; the slices are copied.
@@ -68,6 +72,9 @@ func NewPlatforms(m map[string]PlatformNodes) *Platforms {
 			pn.Near = len(pn.Addrs)
 		}
 		pn.Addrs = append([]string(nil), pn.Addrs...)
+		ids := make([]string, len(pn.Addrs))
+		copy(ids, pn.HSAIDs)
+		pn.HSAIDs = ids
 		key := strings.ToLower(name)
 		p.byName[key] = pn
 		urls := make([]string, len(pn.Addrs))
@@ -134,6 +141,7 @@ func (p *Platforms) Nodes(platform string) (PlatformNodes, bool) {
 	}
 	pn, ok := p.byName[strings.ToLower(platform)]
 	pn.Addrs = append([]string(nil), pn.Addrs...)
+	pn.HSAIDs = append([]string(nil), pn.HSAIDs...)
 	return pn, ok
 }
 
@@ -159,7 +167,7 @@ func (p *Platforms) equal(q *Platforms) bool {
 	}
 	for k, a := range p.byName {
 		b, ok := q.byName[k]
-		if !ok || a.Near != b.Near || !slices.Equal(a.Addrs, b.Addrs) {
+		if !ok || a.Near != b.Near || !slices.Equal(a.Addrs, b.Addrs) || !slices.Equal(a.HSAIDs, b.HSAIDs) {
 			return false
 		}
 	}
@@ -208,6 +216,7 @@ func PlatformOf(url string) (string, bool) {
 // nothing.
 type hopOrder struct {
 	urls        []string
+	hsaIDs      []string // aligned with urls: what each node's certificate must carry
 	down        []*atomic.Int64
 	near, start int
 	mask        uint64 // bit k: node k is marked down
@@ -246,6 +255,9 @@ func (h hopOrder) index(i int) int {
 // at returns the i-th node to try.
 func (h hopOrder) at(i int) string { return h.urls[h.index(i)] }
 
+// hsaIDAt returns the HSA-ID the i-th node's certificate must carry.
+func (h hopOrder) hsaIDAt(i int) string { return h.hsaIDs[h.index(i)] }
+
 // markDown passes the i-th node by for DownHold: it could not be
 // connected to.
 func (h hopOrder) markDown(i int) {
@@ -278,7 +290,7 @@ func (r *Router) candidates(platform string) hopOrder {
 	if len(urls) == 0 {
 		return hopOrder{}
 	}
-	h := hopOrder{urls: urls, down: p.down[string(key)], near: pn.Near, start: int(p.next.Add(1)-1) % pn.Near}
+	h := hopOrder{urls: urls, hsaIDs: pn.HSAIDs, down: p.down[string(key)], near: pn.Near, start: int(p.next.Add(1)-1) % pn.Near}
 	var now int64
 	for j := range h.down {
 		if j >= maxMarked {

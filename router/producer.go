@@ -16,23 +16,25 @@ import (
 // creating it on first use. The map is copied on write and read without a
 // lock: producers are few and stable, calls are many.
 func (r *Router) client(url string) (*fasthttp.HostClient, bool, error) {
-	return r.clientWith(url, r.cfg.ConnectTimeout)
+	return r.clientWith(url, r.cfg.ConnectTimeout, "")
 }
 
-// platformClient is client for a node of another platform: connecting to
-// it is bounded by PlatformConnectTimeout. (Clients are kept by scheme and
-// host: a producer URL on the same host and port shares the first one made.)
-func (r *Router) platformClient(url string) (*fasthttp.HostClient, bool, error) {
-	return r.clientWith(url, r.cfg.PlatformConnectTimeout)
+// platformClient is client for a node of another platform, whose TLS
+// certificate must carry hsaID (when not empty): connecting to it is
+// bounded by PlatformConnectTimeout. (Clients are kept by scheme, host and
+// HSA-ID: a producer URL on the same host and port shares the first one
+// made.)
+func (r *Router) platformClient(url, hsaID string) (*fasthttp.HostClient, bool, error) {
+	return r.clientWith(url, r.cfg.PlatformConnectTimeout, hsaID)
 }
 
-func (r *Router) clientWith(url string, connect time.Duration) (*fasthttp.HostClient, bool, error) {
+func (r *Router) clientWith(url string, connect time.Duration, hsaID string) (*fasthttp.HostClient, bool, error) {
 	scheme, hostport, ok := splitURL(url)
 	if !ok {
 		return nil, false, fmt.Errorf("call address %q is not an http(s) URL", url)
 	}
 	isTLS := scheme == "https"
-	key := scheme + "://" + hostport
+	key := clientKey{scheme, hostport, hsaID}
 	if hc, ok := (*r.clients.Load())[key]; ok {
 		return hc, isTLS, nil
 	}
@@ -59,6 +61,22 @@ func (r *Router) clientWith(url string, connect time.Duration) (*fasthttp.HostCl
 		}
 		if tc.ServerName == "" {
 			tc.ServerName, _, _ = net.SplitHostPort(addr)
+		}
+		if hsaID != "" {
+			// Another platform's node: besides the chain and the host
+			// name, its certificate must be the platform's (the HSA-ID it
+			// advertises in the federation, or the one pinned).
+			want := hsaID
+			tc.VerifyConnection = func(cs tls.ConnectionState) error {
+				if len(cs.PeerCertificates) == 0 {
+					return errors.New("platform node presented no certificate")
+				}
+				got, _ := SenderIDFromCert(cs.PeerCertificates[0], nil)
+				if !strings.EqualFold(got, want) {
+					return fmt.Errorf("platform node %s presents HSA-ID %q, not the platform's %q", addr, got, want)
+				}
+				return nil
+			}
 		}
 	}
 	hc := &fasthttp.HostClient{
@@ -92,13 +110,20 @@ func (r *Router) clientWith(url string, connect time.Duration) (*fasthttp.HostCl
 			return false, attempts < 2 && errors.Is(err, fasthttp.ErrConnectionClosed)
 		},
 	}
-	next := make(map[string]*fasthttp.HostClient, len(cur)+1)
+	next := make(map[clientKey]*fasthttp.HostClient, len(cur)+1)
 	for k, v := range cur {
 		next[k] = v
 	}
 	next[key] = hc
 	r.clients.Store(&next)
 	return hc, isTLS, nil
+}
+
+// clientKey names a pooled client: a struct of the URL's parts, so that
+// looking one up builds no string.
+type clientKey struct {
+	scheme, hostport string
+	hsaID            string // another platform's node: the HSA-ID its certificate must carry
 }
 
 func splitURL(u string) (scheme, hostport string, ok bool) {

@@ -24,7 +24,7 @@ type Router struct {
 	plats atomic.Pointer[Platforms]
 
 	clientsMu sync.Mutex // guards clients; the map is read through an atomic copy
-	clients   atomic.Pointer[map[string]*fasthttp.HostClient]
+	clients   atomic.Pointer[map[clientKey]*fasthttp.HostClient]
 
 	addrMu    sync.Mutex // guards httpsAddr, httpAddr
 	httpsAddr string
@@ -53,7 +53,7 @@ func New(cfg Config) (*Router, error) {
 	if cfg.LogCalls && cfg.CallLogWriter != nil {
 		r.calls = newCallLog(cfg.CallLogWriter, cfg.CallLogFields, cfg.Logger)
 	}
-	empty := map[string]*fasthttp.HostClient{}
+	empty := map[clientKey]*fasthttp.HostClient{}
 	r.clients.Store(&empty)
 	return r, nil
 }

@@ -184,6 +184,12 @@ type Federation struct {
 	// platform of the federation (its certificate's HSA-ID is that
 	// platform's) is refused with VP007 whatever the catalog authorizes,
 	// and its nodes are never routed to. Empty: none.
+	//
+	// An entry NAME=HSA-ID pins the peer's HSA-ID: only members of NAME
+	// that advertise it are routed to. Whatever is advertised (pinned or
+	// not), a call to a peer's node goes through only if that node's TLS
+	// certificate carries the HSA-ID (SERIALNUMBER), so a member cannot
+	// draw a platform's calls to a router that is not the platform's.
 	AllowPlatforms []string `yaml:"allow_platforms"`
 	// ProbeInterval overrides the federation's probe interval (800ms, which
 	// detects a failed node in about 4 s). 0: default.
@@ -193,6 +199,17 @@ type Federation struct {
 	// that died is only known dead to gossip seconds later, and meanwhile
 	// every call that picks it waits this long before trying the next.
 	ConnectTimeout time.Duration `yaml:"connect_timeout"`
+}
+
+// PeerPlatforms returns allow_platforms as lower-case platform name →
+// pinned HSA-ID ("" when the entry pins none).
+func (f Federation) PeerPlatforms() map[string]string {
+	out := make(map[string]string, len(f.AllowPlatforms))
+	for _, p := range f.AllowPlatforms {
+		name, id, _ := strings.Cut(p, "=")
+		out[strings.ToLower(strings.TrimSpace(name))] = strings.TrimSpace(id)
+	}
+	return out
 }
 
 // Peer is a node of the platform as the others reach it.
@@ -535,7 +552,13 @@ func (c *Config) Validate() error {
 			add("federation.label equals gossip.label; the pools must be kept apart")
 		}
 		for _, p := range f.AllowPlatforms {
-			if strings.EqualFold(p, c.Node.Platform) {
+			name, id, pinned := strings.Cut(p, "=")
+			switch {
+			case strings.TrimSpace(name) == "":
+				add("federation.allow_platforms entry %q has no platform name; write NAME or NAME=HSA-ID", p)
+			case pinned && strings.TrimSpace(id) == "":
+				add("federation.allow_platforms entry %q pins an empty HSA-ID; write NAME or NAME=HSA-ID", p)
+			case strings.EqualFold(strings.TrimSpace(name), c.Node.Platform):
 				add("federation.allow_platforms lists this platform (%s); list the peers", p)
 			}
 		}

@@ -60,6 +60,8 @@ func TestValidationTellsWhatToFix(t *testing.T) {
 		{"metrics on every interface by accident", base + "admin: {metrics_addr: \":9100\"}\n", "admin.metrics_addr \":9100\" would serve metrics without authentication"},
 		{"metrics addr not host:port", base + "admin: {metrics_addr: \"9100\"}\n", "admin.metrics_addr \"9100\" is not host:port"},
 		{"metrics on the admin port", base + "admin: {addr: \"127.0.0.1:7443\", metrics_addr: \"127.0.0.1:7443\"}\n", "needs its own port"},
+		{"peer pinned to an empty HSA-ID", base + "federation: {bind: \":7947\", allow_platforms: [\"NATIONAL=\"]}\n", "pins an empty HSA-ID"},
+		{"peer without a name", base + "federation: {bind: \":7947\", allow_platforms: [\"=SE-X\"]}\n", "has no platform name"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
