@@ -35,13 +35,7 @@ func traceGet(t *testing.T, dir, certName, adminAddr, path string) (int, []byte)
 // records in chain order, with the same trace id and timings that nest.
 func TestTraceAcrossThreePlatforms(t *testing.T) {
 	p := newGossipPlatform(t) // one CA for all: SITHS in production
-	is, err := p.ca.Issue(pki.Request{CommonName: "consumer", SerialNumber: "SE-CONSUMER"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := pki.WriteFiles(p.dir, "consumer", is); err != nil {
-		t.Fatal(err)
-	}
+	issueConsumer(t, p)
 	fedKey := writeFedKey(t, p, 42)
 	producer := startFedProducer(t)
 
