@@ -379,13 +379,13 @@ func (r *Router) forward(ctx *fasthttp.RequestCtx, c *call, body []byte, in *inb
 	}
 	err = hc.Do(req, resp)
 	tried := 0 // the platform node last tried
-	for i := 1; err != nil && (isConnectFailure(err) || errors.Is(err, fasthttp.ErrConnectionClosed)) && i < alts.len() && (ob == nil || !ob.started()); i++ {
+	for i := 1; err != nil && (isConnectFailure(err) || errors.Is(err, fasthttp.ErrConnectionClosed) || errors.Is(err, errNotPlatformNode)) && i < alts.len() && (ob == nil || !ob.started()); i++ {
 		// Another node of the platform: the refused one was never reached.
 		// A pooled connection closed before any response byte counts as
 		// unreached too, as for the one retry on a producer (RetryIfErr in
 		// producer.go): a node stopping closes its idle connections. One
 		// that cannot be connected to is passed by for a while.
-		if isConnectFailure(err) {
+		if isConnectFailure(err) || errors.Is(err, errNotPlatformNode) {
 			alts.markDown(tried)
 		}
 		next, _, cerr := r.platformClient(alts.at(i), alts.hsaIDAt(i))
@@ -405,7 +405,7 @@ func (r *Router) forward(ctx *fasthttp.RequestCtx, c *call, body []byte, in *inb
 	if alts.len() > 0 {
 		if err == nil {
 			alts.markUp(tried)
-		} else if isConnectFailure(err) {
+		} else if isConnectFailure(err) || errors.Is(err, errNotPlatformNode) {
 			alts.markDown(tried)
 		}
 	}

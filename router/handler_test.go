@@ -828,4 +828,19 @@ func TestHandlerPlatformNodeCertificateHSAID(t *testing.T) {
 	if node.Count() != 1 {
 		t.Fatalf("the platform's node got %d calls, want 1", node.Count())
 	}
+
+	// With a node that is not the platform's first in the table, calls go
+	// on to the next (nothing was sent to the first: its handshake failed).
+	other := routertest.NewTLSProducer(t, k, nil)
+	r.SetPlatforms(router.NewPlatforms(map[string]router.PlatformNodes{"NATIONAL": {
+		Addrs:  []string{strings.TrimPrefix(other.URL, "https://"), addr},
+		HSAIDs: []string{"SE0000000001-OTHER", routertest.ServerID},
+		Near:   1,
+	}}))
+	for i := 0; i < 3; i++ {
+		wantOK(t, c.Post(t, req, nil))
+	}
+	if other.Count() != 0 || node.Count() != 4 {
+		t.Fatalf("calls: %d to the node that is not the platform's, %d to the platform's; want 0 and 4", other.Count(), node.Count())
+	}
 }

@@ -73,7 +73,7 @@ func (r *Router) clientWith(url string, connect time.Duration, hsaID string) (*f
 				}
 				got, _ := SenderIDFromCert(cs.PeerCertificates[0], nil)
 				if !strings.EqualFold(got, want) {
-					return fmt.Errorf("platform node %s presents HSA-ID %q, not the platform's %q", addr, got, want)
+					return fmt.Errorf("%w: %s presents HSA-ID %q, not the platform's %q", errNotPlatformNode, addr, got, want)
 				}
 				return nil
 			}
@@ -118,6 +118,11 @@ func (r *Router) clientWith(url string, connect time.Duration, hsaID string) (*f
 	r.clients.Store(&next)
 	return hc, isTLS, nil
 }
+
+// errNotPlatformNode: the node's certificate does not carry its platform's
+// HSA-ID. The handshake failed, so the call was not sent: like a refused
+// connection, the next node of the platform is tried.
+var errNotPlatformNode = errors.New("not the platform's node")
 
 // clientKey names a pooled client: a struct of the URL's parts, so that
 // looking one up builds no string.
