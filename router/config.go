@@ -64,9 +64,11 @@ type Config struct {
 	ConnectTimeout time.Duration
 	RetryDelay     time.Duration
 	// PlatformConnectTimeout bounds connecting to another platform's node
-	// (a call address vaxel://NAME). Shorter than ConnectTimeout: until
-	// gossip declares a dead node failed, calls that pick it wait this long
-	// before the next node is tried (and it is then passed by, DownHold).
+	// (a call address vaxel://NAME) when there is another node to go on
+	// to; the last (or only) one gets ConnectTimeout. Shorter than
+	// ConnectTimeout: until gossip declares a dead node failed, calls that
+	// pick it wait this long before the next node is tried (and it is then
+	// passed by, DownHold).
 	PlatformConnectTimeout time.Duration
 	// MaxHops bounds the platforms a call may have crossed before this one
 	// (instance ids in x-rivta-routing-history after the sender): more is

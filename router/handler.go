@@ -306,11 +306,14 @@ func (r *Router) forward(ctx *fasthttp.RequestCtx, c *call, body []byte, in *inb
 		url = alts.at(0)
 	}
 	c.nextURL = url
-	connect, wantID := r.cfg.ConnectTimeout, ""
+	var hc *fasthttp.HostClient
+	var isHTTPS bool
+	var err error
 	if alts.len() > 0 {
-		connect, wantID = r.cfg.PlatformConnectTimeout, alts.hsaIDAt(0)
+		hc, isHTTPS, err = r.platformClient(alts.at(0), alts.hsaIDAt(0), alts.len() > 1)
+	} else {
+		hc, isHTTPS, err = r.client(url)
 	}
-	hc, isHTTPS, err := r.clientWith(url, connect, wantID)
 	if err != nil {
 		r.fault(ctx, c, CodeVP009, DetailProducerIO(url, err.Error()))
 		return
@@ -388,7 +391,7 @@ func (r *Router) forward(ctx *fasthttp.RequestCtx, c *call, body []byte, in *inb
 		if isConnectFailure(err) || errors.Is(err, errNotPlatformNode) {
 			alts.markDown(tried)
 		}
-		next, _, cerr := r.platformClient(alts.at(i), alts.hsaIDAt(i))
+		next, _, cerr := r.platformClient(alts.at(i), alts.hsaIDAt(i), i < alts.len()-1)
 		if cerr != nil {
 			break
 		}

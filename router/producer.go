@@ -20,12 +20,18 @@ func (r *Router) client(url string) (*fasthttp.HostClient, bool, error) {
 }
 
 // platformClient is client for a node of another platform, whose TLS
-// certificate must carry hsaID (when not empty): connecting to it is
-// bounded by PlatformConnectTimeout. (Clients are kept by scheme, host and
-// HSA-ID: a producer URL on the same host and port shares the first one
-// made.)
-func (r *Router) platformClient(url, hsaID string) (*fasthttp.HostClient, bool, error) {
-	return r.clientWith(url, r.cfg.PlatformConnectTimeout, hsaID)
+// certificate must carry hsaID (when not empty). With another node to go
+// on to (more), connecting is bounded by PlatformConnectTimeout, so that a
+// dead node costs little; without, by ConnectTimeout, as for a producer: a
+// short bound would only fail a call on a slow connect. (Clients are kept
+// by scheme, host, HSA-ID and bound: a producer URL on the same host and
+// port shares the first one made.)
+func (r *Router) platformClient(url, hsaID string, more bool) (*fasthttp.HostClient, bool, error) {
+	connect := r.cfg.ConnectTimeout
+	if more {
+		connect = min(r.cfg.PlatformConnectTimeout, connect)
+	}
+	return r.clientWith(url, connect, hsaID)
 }
 
 func (r *Router) clientWith(url string, connect time.Duration, hsaID string) (*fasthttp.HostClient, bool, error) {
@@ -34,7 +40,7 @@ func (r *Router) clientWith(url string, connect time.Duration, hsaID string) (*f
 		return nil, false, fmt.Errorf("call address %q is not an http(s) URL", url)
 	}
 	isTLS := scheme == "https"
-	key := clientKey{scheme, hostport, hsaID}
+	key := clientKey{scheme, hostport, hsaID, connect}
 	if hc, ok := (*r.clients.Load())[key]; ok {
 		return hc, isTLS, nil
 	}
@@ -128,7 +134,8 @@ var errNotPlatformNode = errors.New("not the platform's node")
 // looking one up builds no string.
 type clientKey struct {
 	scheme, hostport string
-	hsaID            string // another platform's node: the HSA-ID its certificate must carry
+	hsaID            string        // another platform's node: the HSA-ID its certificate must carry
+	connect          time.Duration // the connect bound its Dial uses
 }
 
 func splitURL(u string) (scheme, hostport string, ok bool) {

@@ -194,10 +194,11 @@ type Federation struct {
 	// ProbeInterval overrides the federation's probe interval (800ms, which
 	// detects a failed node in about 4 s). 0: default.
 	ProbeInterval time.Duration `yaml:"probe_interval"`
-	// ConnectTimeout bounds connecting to another platform's node (default
-	// 500ms, shorter than router.connect_timeout for producers): a node
+	// ConnectTimeout bounds connecting to another platform's node when the
+	// platform has another node to go on to (default 500ms, shorter than
+	// router.connect_timeout, which the last or only node gets): a node
 	// that died is only known dead to gossip seconds later, and meanwhile
-	// every call that picks it waits this long before trying the next.
+	// a call that picks it waits this long before trying the next.
 	ConnectTimeout time.Duration `yaml:"connect_timeout"`
 }
 
