@@ -85,15 +85,16 @@ func DefaultConfig() Config {
 
 // DefaultFederationConfig returns defaults for the federation pool: WAN
 // settings (TCP timeouts, push/pull and gossip fan-out for links between
-// sites) with failure detection tightened to about 4 s (3.4-5.4 s measured
-// for 7 members, BenchmarkFederationFailureDetection), which routing around
-// a lost node of another platform needs: memberlist's WAN preset (5 s
-// probes, suspicion × 6) takes over 30 s.
+// sites) with failure detection tightened to about 3 s (2.6-3.4 s measured
+// for 7 members, BenchmarkFederationFailureDetection; 800 ms probes gave
+// 3.4-5.4 s, over the 5 s goal once in 5), which routing around a lost node
+// of another platform needs: memberlist's WAN preset (5 s probes,
+// suspicion × 6) takes over 30 s.
 func DefaultFederationConfig() Config {
 	c := DefaultConfig()
 	c.WAN = true
-	c.ProbeInterval = 800 * time.Millisecond
-	c.ProbeTimeout = 400 * time.Millisecond
+	c.ProbeInterval = 600 * time.Millisecond
+	c.ProbeTimeout = 300 * time.Millisecond
 	c.GossipInterval = 200 * time.Millisecond
 	c.SuspicionMult = 3
 	return c
