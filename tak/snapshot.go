@@ -283,24 +283,15 @@ func (d *snapDecoder) uvar() uint64 {
 	return v
 }
 
+// svar reads a signed varint: an unsigned one, zig-zag decoded, exactly as
+// binary.Varint does.
 func (d *snapDecoder) svar() int64 {
-	if d.err != nil {
-		return 0
+	ux := d.uvar()
+	x := int64(ux >> 1)
+	if ux&1 != 0 {
+		x = ^x
 	}
-	if len(d.b)-d.p < binary.MaxVarintLen64 {
-		d.fill(binary.MaxVarintLen64) // fewer at the end of the stream
-	}
-	v, n := binary.Varint(d.b[d.p:])
-	if n <= 0 {
-		if n == 0 {
-			d.short()
-		} else {
-			d.fail(errVarint)
-		}
-		return 0
-	}
-	d.p += n
-	return v
+	return x
 }
 
 // maxSnapString bounds every length read from a snapshot, so a corrupt

@@ -581,18 +581,7 @@ func restoredMillion(b *testing.B) *Catalog {
 // BenchmarkLookupMillionRestored is BenchmarkLookupMillion in the catalog as
 // a restarting node has it: restored from a snapshot.
 func BenchmarkLookupMillionRestored(b *testing.B) {
-	c := restoredMillion(b)
-	qs := queries(4096)
-	o := &RoutingOptions{Delimiter: "#"}
-	b.ReportAllocs()
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		q := &qs[i&4095]
-		t, st := c.ResolveRoute(q.ns, q.la, now, o, nil)
-		if st != RouteFound || t.URL == "" || !c.Authorize(q.consumer, q.ns, q.la, now, o, nil) {
-			b.Fatalf("lookup %+v: status %d", q, st)
-		}
-	}
+	benchLookups(b, restoredMillion(b))
 	b.ReportMetric(float64(restoredHeap)/(1<<20), "MiB-catalog")
 }
 

@@ -33,20 +33,16 @@ func cmdCatalog(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	sub := args[0]
 	fs := flag.NewFlagSet("catalog "+sub, flag.ContinueOnError)
-	admin := fs.String("admin", envOr("VAXEL_ADMIN", "127.0.0.1:7443"), "admin API address")
-	cert := fs.String("cert", os.Getenv("VAXEL_ADMIN_CERT"), "client certificate (on admin.allow)")
-	key := fs.String("key", os.Getenv("VAXEL_ADMIN_KEY"), "client key")
-	ca := fs.String("ca", os.Getenv("VAXEL_ADMIN_CA"), "platform CA (verifies the node)")
+	client := adminFlags(fs, "admin API address", 10*time.Minute)
 	comment := fs.String("comment", "", "comment recorded with the change")
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
 	}
 	rest := fs.Args()
-	tc, err := pki.ClientTLSConfig(*cert, *key, []string{*ca})
+	c, err := client()
 	if err != nil {
 		return fmt.Errorf("catalog: %w", err)
 	}
-	c := &adminClient{base: "https://" + *admin, http: &http.Client{Timeout: 10 * time.Minute, Transport: &http.Transport{TLSClientConfig: tc}}}
 	q := url.Values{}
 	if *comment != "" {
 		q.Set("comment", *comment)
@@ -100,6 +96,23 @@ func envOr(k, def string) string {
 type adminClient struct {
 	base string
 	http *http.Client
+}
+
+// adminFlags adds the admin API's connection flags (-admin, -cert, -key,
+// -ca; defaults from VAXEL_ADMIN*) to fs; after fs.Parse, the function it
+// returns makes the client, whose calls take at most timeout.
+func adminFlags(fs *flag.FlagSet, adminHelp string, timeout time.Duration) func() (*adminClient, error) {
+	admin := fs.String("admin", envOr("VAXEL_ADMIN", "127.0.0.1:7443"), adminHelp)
+	cert := fs.String("cert", os.Getenv("VAXEL_ADMIN_CERT"), "client certificate (on admin.allow)")
+	key := fs.String("key", os.Getenv("VAXEL_ADMIN_KEY"), "client key")
+	ca := fs.String("ca", os.Getenv("VAXEL_ADMIN_CA"), "platform CA (verifies the node)")
+	return func() (*adminClient, error) {
+		tc, err := pki.ClientTLSConfig(*cert, *key, []string{*ca})
+		if err != nil {
+			return nil, err
+		}
+		return &adminClient{base: "https://" + *admin, http: &http.Client{Timeout: timeout, Transport: &http.Transport{TLSClientConfig: tc}}}, nil
+	}
 }
 
 func (c *adminClient) do(ctx context.Context, method, path string, q url.Values, body []byte, out io.Writer) error {

@@ -7,14 +7,11 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net/http"
 	"net/url"
-	"os"
 	"strings"
 	"time"
 
 	"github.com/vaxel/vaxel/node"
-	"github.com/vaxel/vaxel/pki"
 )
 
 const integrationsUsage = `vaxel integrations [-admin HOST:PORT -cert FILE -key FILE -ca FILE] [-consumer HSA-ID]
@@ -30,10 +27,8 @@ const integrationsUsage = `vaxel integrations [-admin HOST:PORT -cert FILE -key 
 
 func cmdIntegrations(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("integrations", flag.ContinueOnError)
-	admin := fs.String("admin", envOr("VAXEL_ADMIN", "127.0.0.1:7443"), "admin API address of a node")
-	cert := fs.String("cert", os.Getenv("VAXEL_ADMIN_CERT"), "client certificate (on admin.allow)")
-	key := fs.String("key", os.Getenv("VAXEL_ADMIN_KEY"), "client key")
-	ca := fs.String("ca", os.Getenv("VAXEL_ADMIN_CA"), "platform CA (verifies the node)")
+	// The node asks every platform within 10 s; leave it that and more.
+	client := adminFlags(fs, "admin API address of a node", 30*time.Second)
 	consumer := fs.String("consumer", "", "original consumer's HSA-ID")
 	producer := fs.String("producer", "", "final producer's HSA-ID")
 	contract := fs.String("contract", "", "contract namespace (urn:riv:...)")
@@ -63,12 +58,10 @@ func cmdIntegrations(ctx context.Context, args []string, stdout io.Writer) error
 	if *local {
 		q.Set("local", "1")
 	}
-	tc, err := pki.ClientTLSConfig(*cert, *key, []string{*ca})
+	c, err := client()
 	if err != nil {
 		return fmt.Errorf("integrations: %w", err)
 	}
-	// The node asks every platform within 10 s; leave it that and more.
-	c := &adminClient{base: "https://" + *admin, http: &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{TLSClientConfig: tc}}}
 	var buf bytes.Buffer
 	if err := c.do(ctx, "GET", "/api/v1/integrations", q, nil, &buf); err != nil {
 		return err

@@ -7,14 +7,11 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net/http"
 	"net/url"
-	"os"
 	"text/tabwriter"
 	"time"
 
 	"github.com/vaxel/vaxel/node"
-	"github.com/vaxel/vaxel/pki"
 )
 
 const traceUsage = `vaxel trace [-admin HOST:PORT -cert FILE -key FILE -ca FILE] [-json] ID
@@ -27,10 +24,7 @@ const traceUsage = `vaxel trace [-admin HOST:PORT -cert FILE -key FILE -ca FILE]
 
 func cmdTrace(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("trace", flag.ContinueOnError)
-	admin := fs.String("admin", envOr("VAXEL_ADMIN", "127.0.0.1:7443"), "admin API address of the node that took the call")
-	cert := fs.String("cert", os.Getenv("VAXEL_ADMIN_CERT"), "client certificate (on admin.allow)")
-	key := fs.String("key", os.Getenv("VAXEL_ADMIN_KEY"), "client key")
-	ca := fs.String("ca", os.Getenv("VAXEL_ADMIN_CA"), "platform CA (verifies the node)")
+	client := adminFlags(fs, "admin API address of the node that took the call", 30*time.Second)
 	asJSON := fs.Bool("json", false, "print the admin API's JSON answer")
 	fs.Usage = func() { fmt.Fprint(fs.Output(), traceUsage); fs.PrintDefaults() }
 	if err := fs.Parse(args); err != nil {
@@ -39,11 +33,10 @@ func cmdTrace(ctx context.Context, args []string, stdout io.Writer) error {
 	if fs.NArg() != 1 {
 		return fmt.Errorf("trace: want one trace id or correlation id\n%s", traceUsage)
 	}
-	tc, err := pki.ClientTLSConfig(*cert, *key, []string{*ca})
+	c, err := client()
 	if err != nil {
 		return fmt.Errorf("trace: %w", err)
 	}
-	c := &adminClient{base: "https://" + *admin, http: &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{TLSClientConfig: tc}}}
 	var buf bytes.Buffer
 	if err := c.do(ctx, "GET", "/api/v1/trace/"+url.PathEscape(fs.Arg(0)), nil, nil, &buf); err != nil {
 		return err
