@@ -27,6 +27,8 @@ import (
 	"os"
 	"sort"
 	"strings"
+
+	"github.com/vaxel/vaxel/scripts/benchstat"
 )
 
 // The variants, as scripts/bench-chain names them with loadgen -target.
@@ -67,29 +69,9 @@ type result struct {
 func (r *result) bad() int64 { return r.Errors + r.Non200 + r.BadBody + r.Unfinished }
 
 // Stat is the median and range of one figure over rounds.
-type Stat struct {
-	Median float64   `json:"median"`
-	Min    float64   `json:"min"`
-	Max    float64   `json:"max"`
-	Runs   []float64 `json:"runs"`
-}
+type Stat = benchstat.Stat
 
-func stat(v []float64) Stat {
-	s := Stat{Runs: v}
-	if len(v) == 0 {
-		return s
-	}
-	c := append([]float64(nil), v...)
-	sort.Float64s(c)
-	s.Min, s.Max = c[0], c[len(c)-1]
-	if len(c)%2 == 1 {
-		s.Median = c[len(c)/2]
-	} else {
-		s.Median = (c[len(c)/2-1] + c[len(c)/2]) / 2
-	}
-	s.Median = round(s.Median, 3)
-	return s
-}
+func stat(v []float64) Stat { return benchstat.Of(v, 3) }
 
 // Figures of one variant over rounds.
 type Figures struct {

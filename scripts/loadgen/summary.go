@@ -11,6 +11,8 @@ import (
 	"os"
 	"sort"
 	"strings"
+
+	"github.com/vaxel/vaxel/scripts/benchstat"
 )
 
 // Summary is what `loadgen summarize` writes as JSON: per mode and target the
@@ -24,12 +26,7 @@ type Summary struct {
 }
 
 // Stat is the median and range of one figure over rounds.
-type Stat struct {
-	Median float64   `json:"median"`
-	Min    float64   `json:"min"`
-	Max    float64   `json:"max"`
-	Runs   []float64 `json:"runs"`
-}
+type Stat = benchstat.Stat
 
 // Figures of one target in one mode.
 type Figures struct {
@@ -59,22 +56,7 @@ type Goal struct {
 	Detail string  `json:"detail"`
 }
 
-func stat(v []float64) Stat {
-	s := Stat{Runs: v}
-	if len(v) == 0 {
-		return s
-	}
-	c := append([]float64(nil), v...)
-	sort.Float64s(c)
-	s.Min, s.Max = c[0], c[len(c)-1]
-	if len(c)%2 == 1 {
-		s.Median = c[len(c)/2]
-	} else {
-		s.Median = (c[len(c)/2-1] + c[len(c)/2]) / 2
-	}
-	s.Median = math.Round(s.Median*100) / 100
-	return s
-}
+func stat(v []float64) Stat { return benchstat.Of(v, 2) }
 
 func summarize(args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("summarize", flag.ContinueOnError)
