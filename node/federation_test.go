@@ -369,3 +369,39 @@ func TestFederationPinnedPeerHSAID(t *testing.T) {
 		t.Fatalf("a1 pins N to SE-SOMEONE-ELSE but routes to N's nodes %v (HSA-ID %v)", pn.Addrs, pn.HSAIDs)
 	}
 }
+
+// A route change at a platform of three nodes is used by every node's
+// router within 1 s (issue 3; BenchmarkChangeVisibleThreeNodes measures
+// the time itself: about 15 ms).
+func TestRouteChangeUsedByEveryNodeWithinOneSecond(t *testing.T) {
+	p := newGossipPlatform(t)
+	n1 := p.start(p.config("n1", 3))
+	n2 := p.start(p.config("n2", 3, n1.pool.Addr()))
+	n3 := p.start(p.config("n3", 3, n1.pool.Addr()))
+	nodes := []*runningNode{n1, n2, n3}
+	waitFor(t, "a leader", 20*time.Second, func() bool { return leaderOf(nodes...) != nil })
+	l := leaderOf(nodes...)
+	applyOrder(t, l.Node, "GOSSIPTEST", fedOrder("GOSSIPTEST", "SE-PRODUCER", "http://127.0.0.1:1/old", "SE-CONSUMER", []string{fedLA}, []string{fedLA}))
+	for _, n := range nodes {
+		waitFor(t, n.cfg.Node.Name+" ready", 20*time.Second, func() bool { ok, _ := n.Readiness(); return ok })
+	}
+
+	// A new route (to a new logical address): one order, through the leader.
+	l = leaderOf(nodes...)
+	t0 := time.Now()
+	applyOrderOnly(t, l.Node, "GOSSIPTEST", fedOrder("GOSSIPTEST", "SE-PRODUCER", "http://127.0.0.1:1/new", "SE-CONSUMER", []string{fedLA + "-2"}, []string{fedLA + "-2"}))
+	for _, n := range nodes {
+		for {
+			if c := n.router.Catalog(); c != nil {
+				if _, ok := c.LogicalAddressByHSAID(fedLA + "-2"); ok {
+					break
+				}
+			}
+			if time.Since(t0) > time.Second {
+				t.Fatalf("%s's router does not use the change %s after it was applied", n.cfg.Node.Name, time.Since(t0))
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+	t.Logf("the change is used by all three routers %s after it was submitted", time.Since(t0))
+}
