@@ -12,6 +12,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"strconv"
 	"strings"
@@ -240,6 +241,14 @@ func (a *admin) routes(m *http.ServeMux) {
 	m.HandleFunc("GET /api/v1/federation", a.federationView)
 	m.HandleFunc("GET /api/v1/trace/{id}", a.trace)
 	m.HandleFunc("GET "+integrationsPath, a.integrations)
+	// Go's profiles, behind the same admin authentication: how an operator
+	// (and scripts/bench PROFILE=1) sees where a node's CPU and memory go
+	// under real traffic. A CPU profile is bounded by the server's
+	// WriteTimeout (pprof refuses a longer one).
+	m.HandleFunc("GET /debug/pprof/", pprof.Index)
+	m.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+	m.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
+	m.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {

@@ -517,10 +517,27 @@ func TestAdminAPI(t *testing.T) {
 		// Every other endpoint is closed to an anonymous caller.
 		for _, ep := range [][2]string{{"GET", "/status"}, {"GET", "/resetcache"}, {"GET", "/api/v1/export"}, {"POST", "/api/v1/orders"},
 			{"POST", "/api/v1/import"}, {"GET", "/api/v1/versions"}, {"POST", "/api/v1/rollback?to=0"}, {"GET", "/api/v1/raft"},
-			{"PUT", "/api/v1/timeouts"}, {"PUT", "/api/v1/hsa-tree"}, {"DELETE", "/api/v1/catalog/contract/1"}} {
+			{"PUT", "/api/v1/timeouts"}, {"PUT", "/api/v1/hsa-tree"}, {"DELETE", "/api/v1/catalog/contract/1"},
+			{"GET", "/debug/pprof/"}, {"GET", "/debug/pprof/heap"}, {"GET", "/debug/pprof/profile?seconds=1"}} {
 			if code, _ := anon.do(ep[0], base+ep[1], nil); code != http.StatusUnauthorized {
 				t.Errorf("anonymous %s %s: HTTP %d, want 401", ep[0], ep[1], code)
 			}
+		}
+		// A certificate the CA signed but admin.allow does not list gets no
+		// profile either: a profile shows the node's internals.
+		if code, _ := newClient(t, p, outsiderID, "").do("GET", base+"/debug/pprof/heap", nil); code != http.StatusForbidden {
+			t.Errorf("outsider GET /debug/pprof/heap: HTTP %d, want 403", code)
+		}
+	})
+
+	t.Run("profiles for an admin", func(t *testing.T) {
+		code, body := admin.do("GET", base+"/debug/pprof/goroutine?debug=1", nil)
+		if code != 200 || !bytes.Contains(body, []byte("goroutine profile:")) {
+			t.Fatalf("goroutine profile: HTTP %d: %.200s", code, body)
+		}
+		code, body = admin.do("GET", base+"/debug/pprof/profile?seconds=1", nil)
+		if code != 200 || len(body) < 2 || body[0] != 0x1f || body[1] != 0x8b {
+			t.Fatalf("CPU profile: HTTP %d, %d bytes, want a gzipped profile", code, len(body))
 		}
 	})
 
