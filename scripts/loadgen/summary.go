@@ -170,6 +170,12 @@ func summarize(args []string, stdout io.Writer) error {
 	ratio("rate_cpu_per_call_vaxel_over_nginx", "rate", "vaxel", "nginx", cpuOf)
 	ratio("rate_p50_vaxel_over_nginx", "rate", "vaxel", "nginx", func(r *Result) float64 { return r.Latency.P50 })
 	ratio("rate_p99_vaxel_over_nginx", "rate", "vaxel", "nginx", func(r *Result) float64 { return r.Latency.P99 })
+	// The bare fasthttp proxy: what vaxel adds to its HTTP library, and what
+	// the library alone costs against nginx.
+	ratio("max_rps_vaxel_over_bare", "max", "vaxel", "bare", rpsOf)
+	ratio("max_rps_bare_over_nginx", "max", "bare", "nginx", rpsOf)
+	ratio("max_cpu_per_call_vaxel_over_bare", "max", "vaxel", "bare", cpuOf)
+	ratio("max_cpu_per_call_bare_over_nginx", "max", "bare", "nginx", cpuOf)
 
 	get := func(mode, target string) *Figures {
 		if m := s.Targets[mode]; m != nil {
@@ -237,7 +243,7 @@ func rng(s Stat, format string) string {
 }
 
 func printSummary(w io.Writer, s *Summary) {
-	targets := []string{"direct", "nginx", "vaxel"}
+	targets := []string{"direct", "nginx", "vaxel", "bare"}
 	fmt.Fprintf(w, "\nMedians of %d round(s); (min–max) over rounds.\n", s.Rounds)
 	if m := s.Targets["max"]; m != nil {
 		fmt.Fprintf(w, "\nMaximum throughput (closed loop)\n\n| target | req/s | CPU µs/call (server) | p50 µs | p99 µs | generator CPU µs/call | errors | non-200 |\n|---|---|---|---|---|---|---|---|\n")

@@ -1,0 +1,116 @@
+// Command bareproxy is the floor of scripts/bench: the least a reverse proxy
+// built on fasthttp (vaxel's HTTP library) can do for the benchmark's call —
+// terminate the consumer's mTLS (client certificate required and verified),
+// forward the request unchanged to one producer over a pooled keep-alive
+// HostClient, and copy the answer back. No routing, no catalog, no headers
+// touched, no log. The benchmark runs it beside nginx and vaxel so that what
+// vaxel adds on top of its library, and what the library itself costs
+// against nginx, are measured apart in the same run.
+//
+// It runs until SIGINT/SIGTERM or -max-time (a bound, default 2 h).
+package main
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"flag"
+	"fmt"
+	"net"
+	"net/http"
+	_ "net/http/pprof"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/valyala/fasthttp"
+)
+
+func main() {
+	addr := flag.String("addr", "127.0.0.1:0", "HTTPS listen address (client certificate required)")
+	upstream := flag.String("upstream", "", "producer host:port (plain HTTP)")
+	cert := flag.String("cert", "", "server certificate")
+	key := flag.String("key", "", "server key")
+	ca := flag.String("ca", "", "client CA")
+	maxTime := flag.Duration("max-time", 2*time.Hour, "exit after this long (bound)")
+	pprofAddr := flag.String("pprof", "", "serve Go's profiles (/debug/pprof/) on this loopback address; empty: off")
+	flag.Parse()
+	if *pprofAddr != "" {
+		// For comparing profiles with vaxel's (its admin API serves the same).
+		go func() { fmt.Fprintln(os.Stderr, "bareproxy: pprof:", http.ListenAndServe(*pprofAddr, nil)) }()
+	}
+	if err := run(*addr, *upstream, *cert, *key, *ca, *maxTime); err != nil {
+		fmt.Fprintln(os.Stderr, "bareproxy:", err)
+		os.Exit(1)
+	}
+}
+
+func run(addr, upstream, cert, key, ca string, maxTime time.Duration) error {
+	if upstream == "" {
+		return fmt.Errorf("-upstream is required")
+	}
+	kp, err := tls.LoadX509KeyPair(cert, key)
+	if err != nil {
+		return fmt.Errorf("server key pair: %w", err)
+	}
+	caPEM, err := os.ReadFile(ca)
+	if err != nil {
+		return fmt.Errorf("client CA: %w", err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(caPEM) {
+		return fmt.Errorf("client CA %s: no certificate", ca)
+	}
+	hc := &fasthttp.HostClient{
+		Addr:                          upstream,
+		MaxConns:                      1024,
+		MaxIdleConnDuration:           10 * time.Second,
+		ReadTimeout:                   30 * time.Second,
+		WriteTimeout:                  30 * time.Second,
+		DisableHeaderNamesNormalizing: true,
+		DisablePathNormalizing:        true,
+		NoDefaultUserAgentHeader:      true,
+	}
+	h := func(ctx *fasthttp.RequestCtx) {
+		// The request is forwarded as it came; Connection is hop-by-hop.
+		ctx.Request.Header.Del("Connection")
+		// The server parsed an https URI; the producer leg is plain HTTP.
+		ctx.Request.URI().SetScheme("http")
+		if err := hc.Do(&ctx.Request, &ctx.Response); err != nil {
+			ctx.Error("producer: "+err.Error(), fasthttp.StatusBadGateway)
+			return
+		}
+		ctx.Response.Header.Del("Connection")
+	}
+	srv := &fasthttp.Server{
+		Handler:                       h,
+		Name:                          "bareproxy",
+		ReadTimeout:                   2 * time.Minute,
+		WriteTimeout:                  time.Minute,
+		IdleTimeout:                   5 * time.Minute,
+		DisableHeaderNamesNormalizing: true,
+		NoDefaultServerHeader:         true,
+		NoDefaultContentType:          true,
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("listen %s: %w", addr, err)
+	}
+	tc := &tls.Config{
+		Certificates: []tls.Certificate{kp},
+		ClientCAs:    pool,
+		ClientAuth:   tls.RequireAndVerifyClientCert,
+		MinVersion:   tls.VersionTLS12,
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(tls.NewListener(ln, tc)) }()
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve: %w", err)
+	case <-sig:
+	case <-time.After(maxTime):
+	}
+	return srv.Shutdown()
+}
