@@ -67,6 +67,61 @@ func TestHopStoreLimits(t *testing.T) {
 	}
 }
 
+// The ring takes memory a chunk at a time as records come, never more than
+// its bound, and never moves a record: once it has wrapped, adding a record
+// allocates nothing (a ring that doubled and copied itself allocated twice
+// its size and stalled calls on the copy).
+func TestHopStoreChunks(t *testing.T) {
+	now := time.Unix(1_800_000_000, 0)
+	const per = hopChunk + 10 // per shard: one whole chunk and a partial one
+	const max = hopShards * per
+	s := newHopStore(HopConfig{MaxRecords: max, MaxAge: time.Hour}, "P", "n1")
+	s.now = func() time.Time { return now }
+	chunks := func() (n int) {
+		for i := range s.shards {
+			for _, c := range s.shards[i].chunks {
+				if c != nil {
+					n++
+				}
+			}
+		}
+		return n
+	}
+	if len(s.shards) != hopShards || chunks() != 0 {
+		t.Fatalf("a new store: %d shards, %d chunks allocated; want %d and 0", len(s.shards), chunks(), hopShards)
+	}
+	// Records go to the shards in turn: hopChunk records each fill one chunk.
+	n := 0
+	for ; n < hopShards*hopChunk; n++ {
+		s.add(hopAt(fmt.Sprint("t", n), "", now))
+	}
+	if got := chunks(); got != hopShards {
+		t.Errorf("after %d records: %d chunks allocated, want %d", n, got, hopShards)
+	}
+	for ; n < 2*max; n++ {
+		s.add(hopAt(fmt.Sprint("t", n), "", now))
+	}
+	if got := chunks(); got != 2*hopShards {
+		t.Errorf("after wrapping: %d chunks allocated, want %d", got, 2*hopShards)
+	}
+	if got := s.len(); got != max {
+		t.Errorf("stored %d, want %d", got, max)
+	}
+	// The oldest kept and the newest, across the wrap and chunk edges.
+	for _, i := range []int{max, max + hopShards*hopChunk - 1, max + hopShards*hopChunk, 2*max - 1} {
+		if got := s.lookup(fmt.Sprint("t", i)); len(got) != 1 {
+			t.Errorf("t%d: %d records, want 1", i, len(got))
+		}
+	}
+	if got := s.lookup(fmt.Sprint("t", max-1)); len(got) != 0 {
+		t.Errorf("t%d should have been evicted", max-1)
+	}
+	rec := hopAt("steady", "", now)
+	if a := testing.AllocsPerRun(100, func() { s.add(rec) }); a != 0 {
+		t.Errorf("adding to a full ring allocates %.1f times, want 0", a)
+	}
+}
+
 func TestHopStoreShardedLimit(t *testing.T) {
 	s := newHopStore(HopConfig{MaxRecords: 1000, MaxAge: time.Hour}, "P", "n1")
 	now := time.Now()
