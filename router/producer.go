@@ -177,13 +177,34 @@ func copyRequestHeaders(dst, src *fasthttp.RequestHeader, certHeader, xff string
 	}
 }
 
+// headerNameBuf holds a lower-cased header name for the remove-lists below;
+// every name on them is shorter, so a longer name matches none.
+const headerNameBuf = 64
+
+// lowerName lower-cases k (ASCII) into buf without allocating; a name that
+// does not fit comes back empty, which matches no listed name. strings.ToLower
+// on each header of each call was a quarter of a node's garbage.
+func lowerName(buf *[headerNameBuf]byte, k []byte) []byte {
+	if len(k) > len(buf) {
+		return nil
+	}
+	for i, c := range k {
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		buf[i] = c
+	}
+	return buf[:len(k)]
+}
+
 func dropRequestHeader(k []byte) bool {
 	switch {
 	case hasPrefixFold(k, "x-vp"), hasPrefixFold(k, "x-forwarded"), hasPrefixFold(k, "mule_"), hasPrefixFold(k, "x-mule_"),
 		hasPrefixFold(k, "proxy-"):
 		return true
 	}
-	switch strings.ToLower(string(k)) {
+	var lb [headerNameBuf]byte
+	switch string(lowerName(&lb, k)) {
 	case "peer_certificates", "connection", "accept-encoding", "content-length", "content-type", "host",
 		"cache-control", "date", "pragma", "trailer", "transfer-encoding", "upgrade", "via", "warning", "keep-alive", "te",
 		"user-agent", hdrOriginalConsumer, hdrCorrelationID, hdrRoutingHistory, hdrTraceparent, "tracestate":
@@ -199,7 +220,8 @@ func copyResponseHeaders(dst *fasthttp.ResponseHeader, src *fasthttp.ResponseHea
 		if hasPrefixFold(k, "mule_") || hasPrefixFold(k, "x-mule_") || hasPrefixFold(k, "proxy-") {
 			continue
 		}
-		switch strings.ToLower(string(k)) {
+		var lb [headerNameBuf]byte
+		switch string(lowerName(&lb, k)) {
 		case "soapaction", "local_certificate", "peer_certificates", "http.method", "connection", "keep-alive",
 			"transfer-encoding", "content-length", "content-type", "upgrade", "te", "trailer", "date", "server",
 			hdrCorrelationID, hdrPRT:
