@@ -414,6 +414,12 @@ func (p *Pool) start() (*memberlist.Memberlist, error) {
 	}
 	mc.Keyring = kr
 	mc.GossipVerifyIncoming, mc.GossipVerifyOutgoing = true, true
+	// No LZW on gossip: its messages are a few hundred bytes, which LZW does
+	// not shrink, and every compressed message allocated a new LZW writer
+	// (tens of kB) — the largest source of garbage on an idle node, and so
+	// of its garbage collections. Compressed messages from other nodes are
+	// still read.
+	mc.EnableCompression = false
 	tr := newTLSTransport(nt, p.cfg.ServerTLS, p.cfg.ClientTLS)
 	mc.Transport = tr
 	d := &delegate{p: p}
