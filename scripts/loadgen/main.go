@@ -14,7 +14,9 @@
 //	             coordinated omission). The wait uses nanosleep with a 1 µs
 //	             timer slack, not Go's timers, which wake at millisecond
 //	             granularity on an idle process; how late sends still were is
-//	             reported as send_lag_us.
+//	             reported as send_lag_us, and the part of it the generator
+//	             itself added (not waiting for a slow answer on the same
+//	             connection) as gen_lag_us: only that part is noise.
 //
 // Each connection is owned by one goroutine (a fasthttp HostClient with
 // MaxConns 1, or a net/http Transport with one connection), so -c is exactly
@@ -114,24 +116,30 @@ func main() {
 
 // Result is what loadgen prints.
 type Result struct {
-	Target        string       `json:"target,omitempty"`
-	Round         int          `json:"round,omitempty"`
-	Label         string       `json:"label,omitempty"`
-	URL           string       `json:"url"`
-	Mode          string       `json:"mode"` // "max" or "rate"
-	Client        string       `json:"client"`
-	Conns         int          `json:"conns"`
-	TargetRate    float64      `json:"target_rate,omitempty"`
-	DurationS     float64      `json:"duration_s"`
-	Calls         int64        `json:"calls"` // completed in the window, any outcome
-	OK            int64        `json:"ok"`    // HTTP 200 with the expected body size
-	RPS           float64      `json:"rps"`   // completed calls per second in the window
-	Errors        int64        `json:"errors"`
-	ErrorSamples  []string     `json:"error_samples,omitempty"`
-	Non200        int64        `json:"non200"`
-	BadBody       int64        `json:"bad_body"`
-	Latency       Percentiles  `json:"latency_us"`
-	SendLag       *Percentiles `json:"send_lag_us,omitempty"`
+	Target       string       `json:"target,omitempty"`
+	Round        int          `json:"round,omitempty"`
+	Label        string       `json:"label,omitempty"`
+	URL          string       `json:"url"`
+	Mode         string       `json:"mode"` // "max" or "rate"
+	Client       string       `json:"client"`
+	Conns        int          `json:"conns"`
+	TargetRate   float64      `json:"target_rate,omitempty"`
+	DurationS    float64      `json:"duration_s"`
+	Calls        int64        `json:"calls"` // completed in the window, any outcome
+	OK           int64        `json:"ok"`    // HTTP 200 with the expected body size
+	RPS          float64      `json:"rps"`   // completed calls per second in the window
+	Errors       int64        `json:"errors"`
+	ErrorSamples []string     `json:"error_samples,omitempty"`
+	Non200       int64        `json:"non200"`
+	BadBody      int64        `json:"bad_body"`
+	Latency      Percentiles  `json:"latency_us"`
+	SendLag      *Percentiles `json:"send_lag_us,omitempty"`
+	// GenLag is the part of SendLag the generator itself added: how late a
+	// call was sent after it was due or after the previous answer on its
+	// connection came back, whichever was later. SendLag minus GenLag is
+	// the server's own doing (a slow answer holds up the next call on
+	// its connection), which is not noise.
+	GenLag        *Percentiles `json:"gen_lag_us,omitempty"`
 	GenCPUPerCall float64      `json:"gen_cpu_us_per_call"` // this process, user+sys
 	GenCPUUtil    float64      `json:"gen_cpu_cores"`
 	PIDs          []int        `json:"pids,omitempty"`
@@ -252,11 +260,12 @@ func run(o *options) (*Result, error) {
 	cpu := <-cpuDone
 
 	res := &Result{Target: o.target, Round: o.round, Label: o.label, URL: o.url, Client: o.client, Conns: o.conns, DurationS: o.dur.Seconds(), PIDs: pids}
-	var lat, lag hist
+	var lat, lag, glag hist
 	var samples []string
 	for _, wk := range workers {
 		lat.merge(&wk.lat)
 		lag.merge(&wk.lag)
+		glag.merge(&wk.glag)
 		res.Calls += wk.calls
 		res.OK += wk.ok
 		res.Errors += wk.errors
@@ -272,8 +281,8 @@ func run(o *options) (*Result, error) {
 	res.Latency = lat.percentiles()
 	if o.rate > 0 {
 		res.Mode, res.TargetRate = "rate", o.rate
-		p := lag.percentiles()
-		res.SendLag = &p
+		p, g := lag.percentiles(), glag.percentiles()
+		res.SendLag, res.GenLag = &p, &g
 	} else {
 		res.Mode = "max"
 	}
@@ -303,6 +312,7 @@ type worker struct {
 	budget     *atomic.Int64
 	hardStop   time.Time
 	lat, lag   hist
+	glag       hist // lag the generator added (see Result.GenLag)
 	calls, ok  int64
 	errors     int64
 	non200     int64
@@ -311,7 +321,7 @@ type worker struct {
 	errSample  string
 }
 
-func (wk *worker) record(due, sent, done time.Time, status, n int, err error) {
+func (wk *worker) record(due, ready, sent, done time.Time, status, n int, err error) {
 	if due.Before(wk.w.begin) || !done.Before(wk.w.end) && wk.o.rate == 0 {
 		return // warm-up, or (closed loop) finished after the window
 	}
@@ -322,6 +332,7 @@ func (wk *worker) record(due, sent, done time.Time, status, n int, err error) {
 	wk.lat.add(done.Sub(due))
 	if wk.o.rate > 0 {
 		wk.lag.add(sent.Sub(due))
+		wk.glag.add(sent.Sub(ready))
 	}
 	switch {
 	case err != nil:
@@ -347,7 +358,7 @@ func (wk *worker) runMax() {
 		}
 		st, n, err := wk.c.call()
 		done := time.Now()
-		wk.record(now, now, done, st, n, err)
+		wk.record(now, now, now, done, st, n, err)
 		if err != nil && isFatal(err) {
 			time.Sleep(10 * time.Millisecond) // do not spin on a dead server
 		}
@@ -359,6 +370,7 @@ func (wk *worker) runRate(t0 time.Time) {
 	interval := float64(time.Second) / wk.o.rate
 	n := int64(wk.o.conns)
 	total := wk.w.end.Sub(t0)
+	var prevDone time.Time // when the previous answer on this connection came
 	for k := int64(wk.id); ; k += n {
 		off := time.Duration(float64(k) * interval)
 		if off >= total {
@@ -380,7 +392,13 @@ func (wk *worker) runRate(t0 time.Time) {
 		}
 		sent := time.Now()
 		st, nb, err := wk.c.call()
-		wk.record(due, sent, time.Now(), st, nb, err)
+		done := time.Now()
+		ready := due
+		if prevDone.After(ready) {
+			ready = prevDone
+		}
+		wk.record(due, ready, sent, done, st, nb, err)
+		prevDone = done
 	}
 }
 
