@@ -12,7 +12,6 @@ package main
 
 import (
 	"crypto/tls"
-	"crypto/x509"
 	"flag"
 	"fmt"
 	"net"
@@ -24,6 +23,8 @@ import (
 	"time"
 
 	"github.com/valyala/fasthttp"
+
+	"github.com/vaxel/vaxel/pki"
 )
 
 func main() {
@@ -49,17 +50,9 @@ func run(addr, upstream, cert, key, ca string, maxTime time.Duration) error {
 	if upstream == "" {
 		return fmt.Errorf("-upstream is required")
 	}
-	kp, err := tls.LoadX509KeyPair(cert, key)
+	tc, err := pki.ServerTLSConfig(cert, key, []string{ca}, true)
 	if err != nil {
-		return fmt.Errorf("server key pair: %w", err)
-	}
-	caPEM, err := os.ReadFile(ca)
-	if err != nil {
-		return fmt.Errorf("client CA: %w", err)
-	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(caPEM) {
-		return fmt.Errorf("client CA %s: no certificate", ca)
+		return err
 	}
 	hc := &fasthttp.HostClient{
 		Addr:                          upstream,
@@ -95,12 +88,6 @@ func run(addr, upstream, cert, key, ca string, maxTime time.Duration) error {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return fmt.Errorf("listen %s: %w", addr, err)
-	}
-	tc := &tls.Config{
-		Certificates: []tls.Certificate{kp},
-		ClientCAs:    pool,
-		ClientAuth:   tls.RequireAndVerifyClientCert,
-		MinVersion:   tls.VersionTLS12,
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(tls.NewListener(ln, tc)) }()

@@ -11,7 +11,6 @@ package main
 import (
 	"bytes"
 	"crypto/tls"
-	"crypto/x509"
 	"flag"
 	"fmt"
 	"net"
@@ -21,6 +20,8 @@ import (
 	"time"
 
 	"github.com/valyala/fasthttp"
+
+	"github.com/vaxel/vaxel/pki"
 )
 
 func main() {
@@ -115,17 +116,5 @@ func run(addr, tlsAddr, cert, key, ca string, size int, maxTime time.Duration, a
 }
 
 func serverTLS(cert, key, ca string) (*tls.Config, error) {
-	kp, err := tls.LoadX509KeyPair(cert, key)
-	if err != nil {
-		return nil, err
-	}
-	b, err := os.ReadFile(ca)
-	if err != nil {
-		return nil, err
-	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(b) {
-		return nil, fmt.Errorf("%s: no PEM certificate", ca)
-	}
-	return &tls.Config{Certificates: []tls.Certificate{kp}, ClientCAs: pool, ClientAuth: tls.RequireAndVerifyClientCert, MinVersion: tls.VersionTLS12}, nil
+	return pki.ServerTLSConfig(cert, key, []string{ca}, true)
 }
