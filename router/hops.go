@@ -98,10 +98,11 @@ type hopSlot struct {
 
 type hopShard struct {
 	mu sync.Mutex
-	// A ring of perShard slots, n records from start, oldest first. Slot i
-	// is chunks[i/hopChunk][i%hopChunk]; a chunk is allocated when its
-	// first slot is written.
+	// A ring of size slots, n records from start, oldest first. Slot i is
+	// chunks[i/hopChunk][i%hopChunk]; a chunk is allocated when its first
+	// slot is written (the last one only as long as the ring needs).
 	chunks [][]hopSlot
+	size   int
 	start  int
 	n      int
 	_      [64]byte // keep the shards' locks off each other's cache lines
@@ -111,7 +112,8 @@ type hopShard struct {
 func (sh *hopShard) slot(i int) *hopSlot {
 	c := sh.chunks[i/hopChunk]
 	if c == nil {
-		c = make([]hopSlot, hopChunk)
+		first := i / hopChunk * hopChunk
+		c = make([]hopSlot, min(hopChunk, sh.size-first))
 		sh.chunks[i/hopChunk] = c
 	}
 	return &c[i%hopChunk]
@@ -150,6 +152,7 @@ func newHopStore(cfg HopConfig, platform, node string) *hopStore {
 	}
 	for i := range s.shards {
 		s.shards[i].chunks = make([][]hopSlot, (s.perShard+hopChunk-1)/hopChunk)
+		s.shards[i].size = s.perShard
 	}
 	return s
 }

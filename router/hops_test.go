@@ -120,6 +120,15 @@ func TestHopStoreChunks(t *testing.T) {
 	if a := testing.AllocsPerRun(100, func() { s.add(rec) }); a != 0 {
 		t.Errorf("adding to a full ring allocates %.1f times, want 0", a)
 	}
+	// The last chunk is only as long as the ring needs; so is a small store's.
+	if got := len(s.shards[0].chunks[1]); got != per-hopChunk {
+		t.Errorf("last chunk holds %d slots, want %d", got, per-hopChunk)
+	}
+	small := newHopStore(HopConfig{MaxRecords: 10, MaxAge: time.Hour}, "P", "n1")
+	small.add(hopAt("x", "", now))
+	if got := len(small.shards[0].chunks[0]); got != 10 {
+		t.Errorf("a 10-record store allocated %d slots", got)
+	}
 }
 
 func TestHopStoreShardedLimit(t *testing.T) {
