@@ -284,16 +284,16 @@ func run(in string, hops int, hopGoal float64, w io.Writer) (*Summary, int64, er
 		}
 		a50, a99 := "–", "–"
 		if fg.AddedP50 != nil {
-			a50, a99 = rng(*fg.AddedP50, "%.0f"), rng(*fg.AddedP99, "%.0f")
+			a50, a99 = fg.AddedP50.Format("%.0f"), fg.AddedP99.Format("%.0f")
 		}
-		fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", v, rng(fg.P50, "%.0f"), rng(fg.P90, "%.0f"), rng(fg.P99, "%.0f"),
-			rng(fg.Max, "%.0f"), a50, a99, rng(fg.CPUPerCall, "%.1f"), rng(fg.LagP99, "%.0f"))
+		fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", v, fg.P50.Format("%.0f"), fg.P90.Format("%.0f"), fg.P99.Format("%.0f"),
+			fg.Max.Format("%.0f"), a50, a99, fg.CPUPerCall.Format("%.1f"), fg.LagP99.Format("%.0f"))
 	}
 	if len(s.Ratios) > 0 {
 		fmt.Fprintf(w, "\nRatios (each round's pair, then the median over rounds)\n\n| ratio | median (min–max) |\n|---|---|\n")
 		for _, k := range []string{"p99_vaxel_chain_over_nginx_chain", "p50_vaxel_chain_over_nginx_chain", "cpu_per_call_vaxel_chain_over_nginx_chain"} {
 			if st, ok := s.Ratios[k]; ok {
-				fmt.Fprintf(w, "| %s | %s |\n", k, rng(st, "%.3f"))
+				fmt.Fprintf(w, "| %s | %s |\n", k, st.Format("%.3f"))
 			}
 		}
 	}
@@ -315,9 +315,9 @@ func goals(s *Summary, hopGoal float64, bad int64) []Goal {
 	}
 	if v != nil && v.AddedP50 != nil {
 		g := Goal{Name: fmt.Sprintf("p50 ≤ %.0f µs added per hop (vaxel chain)", hopGoal), Value: v.AddedP50.Median, Limit: hopGoal, Verdict: verdict(v.AddedP50.Median <= hopGoal)}
-		g.Detail = fmt.Sprintf("vaxel %s µs per hop (chain p50 %.0f µs, direct %.0f µs)", rng(*v.AddedP50, "%.0f"), v.P50.Median, d.P50.Median)
+		g.Detail = fmt.Sprintf("vaxel %s µs per hop (chain p50 %.0f µs, direct %.0f µs)", v.AddedP50.Format("%.0f"), v.P50.Median, d.P50.Median)
 		if n != nil && n.AddedP50 != nil {
-			g.Detail += fmt.Sprintf("; nginx chain %s µs per hop", rng(*n.AddedP50, "%.0f"))
+			g.Detail += fmt.Sprintf("; nginx chain %s µs per hop", n.AddedP50.Format("%.0f"))
 		}
 		g.Detail += "." + invalid
 		out = append(out, g)
@@ -325,7 +325,7 @@ func goals(s *Summary, hopGoal float64, bad int64) []Goal {
 	if v != nil && n != nil {
 		r := s.Ratios["p99_vaxel_chain_over_nginx_chain"]
 		g := Goal{Name: "p99 of the vaxel chain ≤ p99 of the nginx chain", Value: r.Median, Limit: 1, Verdict: verdict(r.Median <= 1)}
-		g.Detail = fmt.Sprintf("per-round ratio vaxel/nginx %s; medians vaxel %.0f µs, nginx %.0f µs (ratio of medians %.3f).", rng(r, "%.3f"), v.P99.Median, n.P99.Median, round(v.P99.Median/n.P99.Median, 3))
+		g.Detail = fmt.Sprintf("per-round ratio vaxel/nginx %s; medians vaxel %.0f µs, nginx %.0f µs (ratio of medians %.3f).", r.Format("%.3f"), v.P99.Median, n.P99.Median, round(v.P99.Median/n.P99.Median, 3))
 		// A round's pair says nothing about the proxies when the generator
 		// itself was late, in either chain's run, by a sizeable part of the
 		// smaller p99: then other load on the machine set the p99s. Waiting
@@ -367,16 +367,6 @@ func verdict(ok bool) string {
 		return "met"
 	}
 	return "MISSED"
-}
-
-func rng(s Stat, format string) string {
-	if len(s.Runs) == 0 {
-		return "–"
-	}
-	if len(s.Runs) == 1 {
-		return fmt.Sprintf(format, s.Median)
-	}
-	return fmt.Sprintf(format+" ("+format+"–"+format+")", s.Median, s.Min, s.Max)
 }
 
 func round(f float64, digits int) float64 {

@@ -4,6 +4,7 @@
 package benchstat
 
 import (
+	"fmt"
 	"math"
 	"sort"
 )
@@ -33,4 +34,16 @@ func Of(v []float64, decimals int) Stat {
 	p := math.Pow(10, float64(decimals))
 	s.Median = math.Round(s.Median*p) / p
 	return s
+}
+
+// Format prints the median with format and, over several rounds, the range
+// after it: "12 (10–15)"; "–" when there are no rounds.
+func (s Stat) Format(format string) string {
+	switch len(s.Runs) {
+	case 0:
+		return "–"
+	case 1:
+		return fmt.Sprintf(format, s.Median)
+	}
+	return fmt.Sprintf(format+" ("+format+"–"+format+")", s.Median, s.Min, s.Max)
 }

@@ -243,16 +243,6 @@ func addedDetail(v, n *Figures) string {
 	return fmt.Sprintf("added p50 over direct: vaxel %.0f µs, nginx %.0f µs", v.AddedP50.Median, n.AddedP50.Median)
 }
 
-func rng(s Stat, format string) string {
-	if len(s.Runs) == 0 {
-		return "–"
-	}
-	if len(s.Runs) == 1 {
-		return fmt.Sprintf(format, s.Median)
-	}
-	return fmt.Sprintf(format+" ("+format+"–"+format+")", s.Median, s.Min, s.Max)
-}
-
 func printSummary(w io.Writer, s *Summary) {
 	targets := []string{"direct", "nginx", "vaxel", "bare"}
 	fmt.Fprintf(w, "\nMedians of %d round(s); (min–max) over rounds.\n", s.Rounds)
@@ -260,8 +250,8 @@ func printSummary(w io.Writer, s *Summary) {
 		fmt.Fprintf(w, "\nMaximum throughput (closed loop)\n\n| target | req/s | CPU µs/call (server) | p50 µs | p99 µs | generator CPU µs/call | errors | non-200 |\n|---|---|---|---|---|---|---|---|\n")
 		for _, t := range targets {
 			if f := m[t]; f != nil {
-				fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %d | %d |\n", t, rng(f.RPS, "%.0f"), rng(f.CPUPerCall, "%.1f"),
-					rng(f.P50, "%.0f"), rng(f.P99, "%.0f"), rng(f.GenCPU, "%.1f"), f.Errors, f.Non200+f.BadBody)
+				fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %d | %d |\n", t, f.RPS.Format("%.0f"), f.CPUPerCall.Format("%.1f"),
+					f.P50.Format("%.0f"), f.P99.Format("%.0f"), f.GenCPU.Format("%.1f"), f.Errors, f.Non200+f.BadBody)
 			}
 		}
 	}
@@ -271,10 +261,10 @@ func printSummary(w io.Writer, s *Summary) {
 			if f := m[t]; f != nil {
 				a50, a99 := "–", "–"
 				if f.AddedP50 != nil {
-					a50, a99 = rng(*f.AddedP50, "%.0f"), rng(*f.AddedP99, "%.0f")
+					a50, a99 = f.AddedP50.Format("%.0f"), f.AddedP99.Format("%.0f")
 				}
-				fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %d | %d |\n", t, rng(f.P50, "%.0f"), rng(f.P90, "%.0f"),
-					rng(f.P99, "%.0f"), rng(f.P999, "%.0f"), rng(f.Max, "%.0f"), a50, a99, rng(f.CPUPerCall, "%.1f"), rng(f.LagP99, "%.0f"), rng(f.GenLagP99, "%.0f"), f.Errors, f.Non200+f.BadBody)
+				fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %d | %d |\n", t, f.P50.Format("%.0f"), f.P90.Format("%.0f"),
+					f.P99.Format("%.0f"), f.P999.Format("%.0f"), f.Max.Format("%.0f"), a50, a99, f.CPUPerCall.Format("%.1f"), f.LagP99.Format("%.0f"), f.GenLagP99.Format("%.0f"), f.Errors, f.Non200+f.BadBody)
 			}
 		}
 	}
@@ -286,7 +276,7 @@ func printSummary(w io.Writer, s *Summary) {
 		}
 		sort.Strings(names)
 		for _, k := range names {
-			fmt.Fprintf(w, "| %s | %s |\n", k, rng(s.Ratios[k], "%.3f"))
+			fmt.Fprintf(w, "| %s | %s |\n", k, s.Ratios[k].Format("%.3f"))
 		}
 	}
 	if len(s.Goals) > 0 {
