@@ -124,7 +124,22 @@ func issueConsumer(t *testing.T, p *gossipPlatform) {
 	}
 }
 
-func fedCall(t *testing.T, dir, routerAddr, la string) (int, string) {
+// threePlatforms starts the chain A → N → B, one node each (a1, n1, b1),
+// federated with fedKey: A and B peer only with N, N with both.
+func threePlatforms(t *testing.T, p *gossipPlatform, fedKey string) (a, n, b *runningNode) {
+	t.Helper()
+	platform := func(node, name string, allow []string, join ...string) *runningNode {
+		return p.start(fedSingle(t, p, node, name, fedKey, allow, join...))
+	}
+	b = platform("b1", "B", []string{"N"})
+	n = platform("n1", "N", []string{"A", "B"}, b.fed.Addr())
+	a = platform("a1", "A", []string{"N"}, b.fed.Addr())
+	return a, n, b
+}
+
+// fedCall makes one call as the consumer to routerAddr for la, with extra
+// request headers (name, value pairs), and returns the status and body.
+func fedCall(t *testing.T, dir, routerAddr, la string, hdr ...string) (int, string) {
 	t.Helper()
 	tc, err := pki.ClientTLSConfig(filepath.Join(dir, "consumer.crt"), filepath.Join(dir, "consumer.key"), []string{filepath.Join(dir, "ca.crt")})
 	if err != nil {
@@ -133,7 +148,15 @@ func fedCall(t *testing.T, dir, routerAddr, la string) (int, string) {
 	cl := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: tc, DisableKeepAlives: true}}
 	body := `<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/" xmlns:add="urn:riv:itintegration:registry:1"><soapenv:Header><add:LogicalAddress>` + la +
 		`</add:LogicalAddress></soapenv:Header><soapenv:Body><urn:PingForConfiguration xmlns:urn="` + fedContract + `"/></soapenv:Body></soapenv:Envelope>`
-	resp, err := cl.Post("https://"+routerAddr+"/vp", "text/xml;charset=UTF-8", strings.NewReader(body))
+	req, err := http.NewRequest(http.MethodPost, "https://"+routerAddr+"/vp", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "text/xml;charset=UTF-8")
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Set(hdr[i], hdr[i+1])
+	}
+	resp, err := cl.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

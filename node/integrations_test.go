@@ -37,12 +37,7 @@ func newIntegrationsFederation(t *testing.T) *integrationsFederation {
 	fedKey := writeFedKey(t, p, 42)
 	producer := startFedProducer(t)
 
-	platform := func(node, name string, allow []string, join ...string) *runningNode {
-		return p.start(fedSingle(t, p, node, name, fedKey, allow, join...))
-	}
-	b := platform("b1", "B", []string{"N"})
-	n := platform("n1", "N", []string{"A", "B"}, b.fed.Addr())
-	a := platform("a1", "A", []string{"N"}, b.fed.Addr())
+	a, n, b := threePlatforms(t, p, fedKey)
 
 	applyOrder(t, a.Node, "A", fedOrder("A", "SE-N", "vaxel://N", "SE-CONSUMER", []string{fedLA, fedLANoAuth}, []string{fedLA, fedLANoAuth}))
 	applyOrderOnly(t, a.Node, "A", fedOrder("A", "SE-GHOST", "vaxel://GHOST", "SE-CONSUMER", []string{fedLAGhost}, []string{fedLAGhost}))

@@ -151,33 +151,6 @@ func otlpAttrs(kvs []*commonpb.KeyValue) map[string]string {
 	return m
 }
 
-// otlpCall is fedCall with extra request headers (name, value pairs).
-func otlpCall(t *testing.T, dir, routerAddr, la string, hdr ...string) int {
-	t.Helper()
-	tc, err := pki.ClientTLSConfig(filepath.Join(dir, "consumer.crt"), filepath.Join(dir, "consumer.key"), []string{filepath.Join(dir, "ca.crt")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cl := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: tc, DisableKeepAlives: true}}
-	body := `<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/" xmlns:add="urn:riv:itintegration:registry:1"><soapenv:Header><add:LogicalAddress>` + la +
-		`</add:LogicalAddress></soapenv:Header><soapenv:Body><urn:PingForConfiguration xmlns:urn="` + fedContract + `"/></soapenv:Body></soapenv:Envelope>`
-	req, err := http.NewRequest(http.MethodPost, "https://"+routerAddr+"/vp", strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Content-Type", "text/xml;charset=UTF-8")
-	for i := 0; i+1 < len(hdr); i += 2 {
-		req.Header.Set(hdr[i], hdr[i+1])
-	}
-	resp, err := cl.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	_, _ = io.Copy(io.Discard, resp.Body)
-	return resp.StatusCode
-}
-
 // otlpPlatform starts a one-node platform (no platform gossip) exporting
 // to endpoint; with fedKey it joins the federation through join.
 func otlpPlatform(t *testing.T, p *gossipPlatform, node, name string, tr config.Trace, fedKey string, allow []string, join ...string) *runningNode {
@@ -237,7 +210,7 @@ func TestOTLPExportAcrossPlatforms(t *testing.T) {
 
 	const traceID, consumerSpan = "5c1e0a7e3f9d4b2a8c6e4f1a2b3c4d5e", "a1b2c3d4e5f60718"
 	aAddr, _ := a.RouterAddrs()
-	if code := otlpCall(t, p.dir, aAddr, fedLA, "traceparent", "00-"+traceID+"-"+consumerSpan+"-01"); code != 200 {
+	if code, _ := fedCall(t, p.dir, aAddr, fedLA, "traceparent", "00-"+traceID+"-"+consumerSpan+"-01"); code != 200 {
 		t.Fatalf("A→B→producer: HTTP %d", code)
 	}
 	hopsA, hopsB := a.router.Hops(traceID), b.router.Hops(traceID)
@@ -270,7 +243,7 @@ func TestOTLPExportAcrossPlatforms(t *testing.T) {
 	}
 
 	// Refused at A (VP007): a root span (no traceparent came), error status.
-	if code := otlpCall(t, p.dir, aAddr, fedLANoAuth, "x-skltp-correlation-id", "otlp-refused"); code != 500 {
+	if code, _ := fedCall(t, p.dir, aAddr, fedLANoAuth, "x-skltp-correlation-id", "otlp-refused"); code != 500 {
 		t.Fatalf("call without authorization: HTTP %d, want 500", code)
 	}
 	refused := a.router.Hops("otlp-refused")
@@ -402,7 +375,7 @@ func TestOTLPCollectorDown(t *testing.T) {
 			const calls = 20
 			for i := range calls {
 				start := time.Now()
-				if code := otlpCall(t, p.dir, addr, fedLA, "x-skltp-correlation-id", fmt.Sprint("down-", i)); code != 200 {
+				if code, _ := fedCall(t, p.dir, addr, fedLA, "x-skltp-correlation-id", fmt.Sprint("down-", i)); code != 200 {
 					t.Fatalf("call %d: HTTP %d", i, code)
 				}
 				// Generous for a loaded machine, far below the timeout a

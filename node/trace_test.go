@@ -39,12 +39,7 @@ func TestTraceAcrossThreePlatforms(t *testing.T) {
 	fedKey := writeFedKey(t, p, 42)
 	producer := startFedProducer(t)
 
-	platform := func(node, name string, allow []string, join ...string) *runningNode {
-		return p.start(fedSingle(t, p, node, name, fedKey, allow, join...))
-	}
-	b := platform("b1", "B", []string{"N"})
-	n := platform("n1", "N", []string{"A", "B"}, b.fed.Addr())
-	a := platform("a1", "A", []string{"N"}, b.fed.Addr())
+	a, n, b := threePlatforms(t, p, fedKey)
 
 	applyOrder(t, a.Node, "A", fedOrder("A", "SE-N", "vaxel://N", "SE-CONSUMER", []string{fedLA}, []string{fedLA}))
 	applyOrder(t, n.Node, "N", fedOrder("N", "SE-B", "vaxel://B", a.hsaID, []string{fedLA}, []string{fedLA}))
