@@ -19,10 +19,7 @@ root=$(pwd)
 ct_require
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/vaxel-ct.XXXXXX")
-# Unique per run, also between jobs sharing one Docker engine (a PID alone
-# is not): the temporary directory's random part, lower-cased, as compose
-# project names must be.
-project="vaxelct$$$(basename "$work" | sed 's/.*\.//' | tr 'A-Z' 'a-z' | tr -cd 'a-z0-9')"
+project=$(ct_project vaxelct "$work")
 tag="vaxel-ct:$project"
 compose_file="$root/test/container/docker-compose.yml"
 # The compose file insists on VAXEL_IMAGE and VAXEL_CT_ETC, also for "down".

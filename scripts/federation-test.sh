@@ -23,10 +23,7 @@ root=$(pwd)
 ct_require
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/vaxel-ft.XXXXXX")
-# Unique per run, also between jobs sharing one Docker engine (a PID alone
-# is not): the temporary directory's random part, lower-cased, as compose
-# project names must be.
-project="vaxelft$$$(basename "$work" | sed 's/.*\.//' | tr 'A-Z' 'a-z' | tr -cd 'a-z0-9')"
+project=$(ct_project vaxelft "$work")
 tag="vaxel-ft:$project"
 compose_file="$root/test/federation/docker-compose.yml"
 nodes="a1 a2 a3 n1 n2 n3 b1"

@@ -28,6 +28,13 @@ ct_build() {
   echo "built $version in $((SECONDS - t0)) s: image $(docker image inspect -f '{{.Size}}' "$tag") bytes"
 }
 
+# ct_project PREFIX WORKDIR: a compose project name unique per run, also
+# between jobs sharing one Docker engine (a PID alone is not): PREFIX, the
+# PID and WORKDIR's random mktemp suffix, lower-cased as compose requires.
+ct_project() {
+  printf '%s%s%s\n' "$1" "$$" "$(basename "$2" | sed 's/.*\.//' | tr 'A-Z' 'a-z' | tr -cd 'a-z0-9')"
+}
+
 # free_port VAR: a TCP port on 127.0.0.1 nobody listens on, below the
 # kernel's ephemeral range (outgoing connections take ports from that range
 # without listening, so a port there can be taken between the check and
