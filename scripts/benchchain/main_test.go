@@ -1,0 +1,59 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// The p99 verdict counts a round as noise only when the generator itself
+// was late (gen_lag_us), not when a slow answer held up the next call on
+// its connection (the rest of send_lag_us): that is the chain's own doing
+// and must count against it. Results of an older loadgen, without
+// gen_lag_us, fall back to the whole send lag.
+func TestP99VerdictUsesGeneratorsOwnLag(t *testing.T) {
+	write := func(genLag bool) string {
+		var b strings.Builder
+		for rd := 1; rd <= 3; rd++ {
+			for _, v := range []struct {
+				target   string
+				p50, p99 float64
+				sendLag  float64
+			}{{direct, 100, 300, 50}, {nginxChain, 500, 3000, 200}, {vaxelChain, 500, 6000, 4000}} {
+				gl := ""
+				if genLag {
+					gl = `,"gen_lag_us":{"p99":100}`
+				}
+				fmt.Fprintf(&b, `{"target":%q,"round":%d,"mode":"rate","target_rate":1000,"calls":15000,"rps":1000,"latency_us":{"p50":%g,"p90":%g,"p99":%g,"max":%g},"send_lag_us":{"p99":%g}%s,"pid_cpu_us_per_call":100}`+"\n",
+					v.target, rd, v.p50, v.p50, v.p99, v.p99, v.sendLag, gl)
+			}
+		}
+		f := filepath.Join(t.TempDir(), "results.jsonl")
+		if err := os.WriteFile(f, []byte(b.String()), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return f
+	}
+	p99Verdict := func(in string) string {
+		s, bad, err := run(in, 3, 300, io.Discard)
+		if err != nil || bad != 0 {
+			t.Fatalf("run: bad %d, err %v", bad, err)
+		}
+		for _, g := range s.Goals {
+			if strings.HasPrefix(g.Name, "p99") {
+				return g.Verdict
+			}
+		}
+		t.Fatal("no p99 goal")
+		return ""
+	}
+	if got := p99Verdict(write(true)); got != "MISSED" {
+		t.Errorf("with the generator's own lag small: verdict %q, want MISSED (decidable)", got)
+	}
+	if got := p99Verdict(write(false)); !strings.HasPrefix(got, "not decidable") {
+		t.Errorf("with only the whole send lag: verdict %q, want not decidable", got)
+	}
+}
