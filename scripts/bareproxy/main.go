@@ -37,7 +37,13 @@ func main() {
 	pprofAddr := flag.String("pprof", "", "serve Go's profiles (/debug/pprof/) on this loopback address; empty: off")
 	flag.Parse()
 	if *pprofAddr != "" {
-		// For comparing profiles with vaxel's (its admin API serves the same).
+		// For comparing profiles with vaxel's (its admin API serves the same,
+		// behind authentication); unauthenticated, so loopback only.
+		host, _, err := net.SplitHostPort(*pprofAddr)
+		if ip := net.ParseIP(host); err != nil || ip == nil || !ip.IsLoopback() {
+			fmt.Fprintf(os.Stderr, "bareproxy: -pprof %q: want a loopback IP and port\n", *pprofAddr)
+			os.Exit(2)
+		}
 		go func() { fmt.Fprintln(os.Stderr, "bareproxy: pprof:", http.ListenAndServe(*pprofAddr, nil)) }()
 	}
 	if err := run(*addr, *upstream, *cert, *key, *ca, *maxTime); err != nil {
