@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/valyala/fasthttp"
+
+	"github.com/vaxel/vaxel/router/rawio"
 )
 
 // client returns the pooled keep-alive client for the producer of url,
@@ -90,7 +92,11 @@ func (r *Router) clientWith(url string, connect time.Duration, hsaID string) (*f
 		IsTLS:     isTLS,
 		TLSConfig: tc,
 		Dial: func(a string) (net.Conn, error) {
-			return (&net.Dialer{Timeout: connect}).Dial("tcp", a)
+			c, err := (&net.Dialer{Timeout: connect}).Dial("tcp", a)
+			if err != nil {
+				return nil, err
+			}
+			return rawio.Wrap(c), nil
 		},
 		MaxConns: r.cfg.MaxConnsPerProducer,
 		// Waiting for a free pooled connection is not connecting: it keeps

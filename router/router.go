@@ -12,6 +12,7 @@ import (
 
 	"github.com/valyala/fasthttp"
 
+	"github.com/vaxel/vaxel/router/rawio"
 	"github.com/vaxel/vaxel/tak"
 )
 
@@ -133,6 +134,7 @@ func (r *Router) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("listen https %s: %w", r.cfg.HTTPSAddr, err)
 	}
+	lnTLS = rawio.Listener(lnTLS)
 	tlsCfg := r.cfg.TLS.Clone()
 	type srv struct {
 		s  *fasthttp.Server
@@ -148,7 +150,7 @@ func (r *Router) Run(ctx context.Context) error {
 			lnTLS.Close()
 			return fmt.Errorf("listen http %s: %w", r.cfg.HTTPAddr, err)
 		}
-		servers = append(servers, srv{r.server("http", r.handleHTTP), ln})
+		servers = append(servers, srv{r.server("http", r.handleHTTP), rawio.Listener(ln)})
 		r.addrMu.Lock()
 		r.httpAddr = ln.Addr().String()
 		r.addrMu.Unlock()

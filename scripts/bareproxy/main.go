@@ -24,6 +24,8 @@ import (
 
 	"github.com/valyala/fasthttp"
 
+	"github.com/vaxel/vaxel/router/rawio"
+
 	"github.com/vaxel/vaxel/pki"
 )
 
@@ -34,6 +36,7 @@ func main() {
 	key := flag.String("key", "", "server key")
 	ca := flag.String("ca", "", "client CA")
 	maxTime := flag.Duration("max-time", 2*time.Hour, "exit after this long (bound)")
+	raw := flag.Bool("rawio", false, "make socket reads and writes through router/rawio, as vaxel does")
 	pprofAddr := flag.String("pprof", "", "serve Go's profiles (/debug/pprof/) on this loopback address; empty: off")
 	flag.Parse()
 	if *pprofAddr != "" {
@@ -46,13 +49,13 @@ func main() {
 		}
 		go func() { fmt.Fprintln(os.Stderr, "bareproxy: pprof:", http.ListenAndServe(*pprofAddr, nil)) }()
 	}
-	if err := run(*addr, *upstream, *cert, *key, *ca, *maxTime); err != nil {
+	if err := run(*addr, *upstream, *cert, *key, *ca, *maxTime, *raw); err != nil {
 		fmt.Fprintln(os.Stderr, "bareproxy:", err)
 		os.Exit(1)
 	}
 }
 
-func run(addr, upstream, cert, key, ca string, maxTime time.Duration) error {
+func run(addr, upstream, cert, key, ca string, maxTime time.Duration, raw bool) error {
 	if upstream == "" {
 		return fmt.Errorf("-upstream is required")
 	}
@@ -69,6 +72,15 @@ func run(addr, upstream, cert, key, ca string, maxTime time.Duration) error {
 		DisableHeaderNamesNormalizing: true,
 		DisablePathNormalizing:        true,
 		NoDefaultUserAgentHeader:      true,
+	}
+	if raw {
+		hc.Dial = func(a string) (net.Conn, error) {
+			c, err := fasthttp.Dial(a)
+			if err != nil {
+				return nil, err
+			}
+			return rawio.Wrap(c), nil
+		}
 	}
 	h := func(ctx *fasthttp.RequestCtx) {
 		// The request is forwarded as it came; Connection is hop-by-hop.
@@ -94,6 +106,9 @@ func run(addr, upstream, cert, key, ca string, maxTime time.Duration) error {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return fmt.Errorf("listen %s: %w", addr, err)
+	}
+	if raw {
+		ln = rawio.Listener(ln)
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(tls.NewListener(ln, tc)) }()
