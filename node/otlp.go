@@ -93,7 +93,11 @@ func newOTLPExport(cfg *config.Config, rt *router.Router, log *slog.Logger) (*ot
 		otlptracehttp.WithTimeout(e.timeout),
 	}
 	if u.Scheme == "https" {
-		tc, err := pki.ClientTLSConfig(cfg.TLS.Cert, cfg.TLS.Key, []string{cfg.TLS.CA})
+		cas := t.OTLPCAs
+		if len(cas) == 0 {
+			cas = []string{cfg.TLS.CA}
+		}
+		tc, err := pki.ClientTLSConfig(cfg.TLS.Cert, cfg.TLS.Key, cas)
 		if err != nil {
 			return nil, fmt.Errorf("trace.otlp_endpoint: %w", err)
 		}

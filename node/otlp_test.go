@@ -406,6 +406,71 @@ func TestOTLPCollectorDown(t *testing.T) {
 	}
 }
 
+// A collector whose certificate comes from its own CA, not the platform's:
+// without trace.otlp_cas the node refuses it (no span leaves the node);
+// with the collector's CA listed it exports, still presenting the node's
+// certificate.
+func TestOTLPCollectorOwnCA(t *testing.T) {
+	p := newGossipPlatform(t)
+	issueConsumer(t, p)
+	colCA, err := pki.NewCA("collector CA", "", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	colDir := filepath.Join(p.dir, "collector-pki")
+	if err := colCA.WriteDir(colDir); err != nil {
+		t.Fatal(err)
+	}
+	is, err := colCA.Issue(pki.Request{CommonName: "collector", IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}, Server: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := pki.WriteFiles(colDir, "collector", is); err != nil {
+		t.Fatal(err)
+	}
+	// The collector takes node certificates from the platform CA.
+	ctc, err := pki.ServerTLSConfig(filepath.Join(colDir, "collector.crt"), filepath.Join(colDir, "collector.key"), []string{filepath.Join(p.dir, "ca.crt")}, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	producer := startFedProducer(t)
+	for _, own := range []bool{false, true} {
+		name, node := "platform CA", "c1"
+		if own {
+			name, node = "otlp_cas", "c2"
+		}
+		t.Run(name, func(t *testing.T) {
+			col := startOTLPCollector(t, ctc, false)
+			tr := config.Trace{OTLPEndpoint: col.url, OTLPBatchSize: 1, OTLPBatchTimeout: 10 * time.Millisecond, OTLPTimeout: 2 * time.Second}
+			if own {
+				tr.OTLPCAs = []string{filepath.Join(colDir, "ca.crt")}
+			}
+			n := otlpPlatform(t, p, node, "C"+node, tr, "", nil)
+			applyOrder(t, n.Node, "C"+node, fedOrder("C"+node, "SE-PRODUCER", producer.url, "SE-CONSUMER", []string{fedLA}, []string{fedLA}))
+			waitFor(t, "ready", 20*time.Second, func() bool { ok, _ := n.Readiness(); return ok })
+			addr, _ := n.RouterAddrs()
+			if code, _ := fedCall(t, p.dir, addr, fedLA); code != 200 {
+				t.Fatalf("call: HTTP %d", code)
+			}
+			if !own {
+				waitFor(t, "the export to fail", 10*time.Second, func() bool { return n.otlp.failed.Load() > 0 })
+				col.mu.Lock()
+				defer col.mu.Unlock()
+				if len(col.spans) != 0 {
+					t.Fatalf("collector got %d spans from a node that cannot verify it", len(col.spans))
+				}
+				return
+			}
+			waitFor(t, "the span exported", 10*time.Second, func() bool { return n.otlp.exported.Load() >= 1 })
+			col.mu.Lock()
+			defer col.mu.Unlock()
+			if len(col.spans) == 0 || len(col.clients) == 0 || col.clients[0] != node {
+				t.Fatalf("collector got %d spans from clients %q, want the call's span from %s", len(col.spans), col.clients, node)
+			}
+		})
+	}
+}
+
 // Configuration: an endpoint must be an http(s) URL, needs hop records, and
 // the sizes and durations cannot be negative.
 func TestOTLPConfigValidation(t *testing.T) {
@@ -425,6 +490,15 @@ func TestOTLPConfigValidation(t *testing.T) {
 			c.Trace.OTLPEndpoint = "https://collector.example"
 			c.Router.TraceMaxRecords = -1
 		}, "router.trace_max_records"},
+		{"own CA", func(c *config.Config) {
+			c.Trace.OTLPEndpoint = "https://collector.example:4318"
+			c.Trace.OTLPCAs = []string{"/etc/vaxel/collector-ca.crt"}
+		}, ""},
+		{"CA without https", func(c *config.Config) {
+			c.Trace.OTLPEndpoint = "http://127.0.0.1:4318"
+			c.Trace.OTLPCAs = []string{"/etc/vaxel/collector-ca.crt"}
+		}, "trace.otlp_cas"},
+		{"CA without endpoint", func(c *config.Config) { c.Trace.OTLPCAs = []string{"/etc/vaxel/collector-ca.crt"} }, "trace.otlp_cas"},
 		{"negative queue", func(c *config.Config) { c.Trace.OTLPQueueSize = -1 }, "must not be negative"},
 		{"negative timeout", func(c *config.Config) { c.Trace.OTLPTimeout = -time.Second }, "must not be negative"},
 	}

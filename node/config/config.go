@@ -250,12 +250,17 @@ type Trace struct {
 	// https://collector.example:4318/v1/traces (without a path:
 	// /v1/traces). Default empty: no export. With https the node presents
 	// tls.cert/tls.key and verifies the collector's certificate, host name
-	// included, against tls.ca. Hazard: with http, spans (consumers,
+	// included, against trace.otlp_cas. Hazard: with http, spans (consumers,
 	// contracts, logical addresses) cross the network in clear; use it for
 	// a collector on loopback. Of the exporter's OTEL_EXPORTER_OTLP_*
 	// environment variables, headers and compression apply; endpoint,
 	// timeout and TLS come from this section.
 	OTLPEndpoint string `yaml:"otlp_endpoint"`
+	// OTLPCAs are the CAs the collector's certificate is verified against
+	// (PEM files). Empty: tls.ca, the platform CA. A collector run by
+	// another team usually has a certificate from its own CA: list that
+	// CA here rather than issuing it one from the platform CA.
+	OTLPCAs []string `yaml:"otlp_cas"`
 	// OTLPQueueSize is how many hop records may wait for export (default
 	// 4096, about 1 MB). A record that finds the queue full is dropped and
 	// counted in vaxel_trace_otlp_dropped_total; calls never wait for it.
@@ -354,6 +359,9 @@ func (c *Config) resolvePaths(dir string) {
 	}
 	for i := range c.TLS.ClientCAs {
 		abs(&c.TLS.ClientCAs[i])
+	}
+	for i := range c.Trace.OTLPCAs {
+		abs(&c.Trace.OTLPCAs[i])
 	}
 	for i := range c.TLS.ProducerCAs {
 		abs(&c.TLS.ProducerCAs[i])
@@ -573,6 +581,9 @@ func (c *Config) Validate() error {
 		if c.Router.TraceMaxRecords < 0 {
 			add("trace.otlp_endpoint exports hop records, which router.trace_max_records < 0 turns off; set router.trace_max_records to 0 (the default) or more, or leave trace.otlp_endpoint empty")
 		}
+	}
+	if len(c.Trace.OTLPCAs) > 0 && !strings.HasPrefix(strings.ToLower(c.Trace.OTLPEndpoint), "https://") {
+		add("trace.otlp_cas verifies an https collector, but trace.otlp_endpoint is %q; give an https endpoint or leave trace.otlp_cas empty", c.Trace.OTLPEndpoint)
 	}
 	if t := c.Trace; t.OTLPQueueSize < 0 || t.OTLPBatchSize < 0 || t.OTLPBatchTimeout < 0 || t.OTLPTimeout < 0 {
 		add("trace.otlp_queue_size, otlp_batch_size, otlp_batch_timeout and otlp_timeout must not be negative (0: the default)")
