@@ -68,6 +68,7 @@ func (c *Conn) Read(p []byte) (int, error) {
 	c.rmu.Lock()
 	c.rbuf, c.rn, c.rerr = p, 0, 0
 	err := c.rc.Read(c.readFn)
+	acquireIO()
 	n, errno := c.rn, c.rerr
 	c.rbuf = nil
 	c.rmu.Unlock()
@@ -107,6 +108,7 @@ func (c *Conn) Write(p []byte) (int, error) {
 	c.wbuf, c.wn, c.werr = p, 0, 0
 	var err error
 	if len(p) > 0 {
+		releaseIO()
 		err = c.rc.Write(c.writeFn)
 	}
 	n, errno := c.wn, c.werr

@@ -294,3 +294,30 @@ func BenchmarkPingPong(b *testing.B) {
 		})
 	}
 }
+
+// TestHandOverThroughSocket: memory written before a write and read after
+// the matching read is handed over, not raced on, as with Go's own socket
+// calls. Under -race, the detector fails this test if rawio loses that
+// edge.
+func TestHandOverThroughSocket(t *testing.T) {
+	c, s := pair(t)
+	shared := make([]int, 1)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		buf := make([]byte, 1)
+		if _, err := s.Read(buf); err != nil {
+			t.Error(err)
+			return
+		}
+		if shared[0] != 42 {
+			t.Errorf("shared = %d after the read, want 42", shared[0])
+		}
+	}()
+	time.Sleep(10 * time.Millisecond) // the reader waits in the poller
+	shared[0] = 42
+	if _, err := c.Write([]byte{1}); err != nil {
+		t.Fatal(err)
+	}
+	<-done
+}
