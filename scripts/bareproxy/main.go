@@ -7,6 +7,10 @@
 // vaxel adds on top of its library, and what the library itself costs
 // against nginx, are measured apart in the same run.
 //
+// With -rawio it makes its socket calls through router/rawio as vaxel does,
+// to measure that change on the bare proxy alone (scripts/bench runs it
+// without).
+//
 // It runs until SIGINT/SIGTERM or -max-time (a bound, default 2 h).
 package main
 
@@ -24,9 +28,8 @@ import (
 
 	"github.com/valyala/fasthttp"
 
-	"github.com/vaxel/vaxel/router/rawio"
-
 	"github.com/vaxel/vaxel/pki"
+	"github.com/vaxel/vaxel/router/rawio"
 )
 
 func main() {
