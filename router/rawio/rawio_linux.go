@@ -166,6 +166,3 @@ func (c *Conn) RemoteAddr() net.Addr               { return c.tcp.RemoteAddr() }
 func (c *Conn) SetDeadline(t time.Time) error      { return c.tcp.SetDeadline(t) }
 func (c *Conn) SetReadDeadline(t time.Time) error  { return c.tcp.SetReadDeadline(t) }
 func (c *Conn) SetWriteDeadline(t time.Time) error { return c.tcp.SetWriteDeadline(t) }
-
-// TCPConn returns the connection Wrap was given.
-func (c *Conn) TCPConn() *net.TCPConn { return c.tcp }
