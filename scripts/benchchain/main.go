@@ -1,7 +1,8 @@
 // Command benchchain summarizes the runs of scripts/bench-chain: the loadgen
 // results (one JSON line per run, fixed-rate open loop) of the direct call,
-// a chain of three nginx proxies and a chain of three federated vaxel
-// platforms, in interleaved rounds. It prints every run, the medians over
+// a chain of three nginx proxies, a chain of three bare fasthttp proxies
+// (scripts/bareproxy) and a chain of three federated vaxel platforms, in
+// interleaved rounds. It prints every run, the medians over
 // rounds, the added p50 per hop ((chain p50 − direct p50) / hops, per round,
 // then the median) and the vaxel-chain / nginx-chain p99 ratio (per round,
 // then the median), with verdicts against issue 3's speed goal:
@@ -35,10 +36,11 @@ import (
 const (
 	direct     = "direct"
 	nginxChain = "nginx-chain"
+	bareChain  = "bare-chain"
 	vaxelChain = "vaxel-chain"
 )
 
-var variants = []string{direct, nginxChain, vaxelChain}
+var variants = []string{direct, nginxChain, bareChain, vaxelChain}
 
 // result is the part of loadgen's output that is used here (see
 // scripts/loadgen/main.go, Result).
@@ -274,6 +276,11 @@ func run(in string, hops int, hopGoal float64, w io.Writer) (*Summary, int64, er
 	ratio("p99_vaxel_chain_over_nginx_chain", vaxelChain, nginxChain, func(r *result) float64 { return r.Latency.P99 })
 	ratio("p50_vaxel_chain_over_nginx_chain", vaxelChain, nginxChain, func(r *result) float64 { return r.Latency.P50 })
 	ratio("cpu_per_call_vaxel_chain_over_nginx_chain", vaxelChain, nginxChain, func(r *result) float64 { return r.CPUPerCall })
+	// The bare chain apart: what fasthttp and Go's runtime cost against
+	// nginx, and what vaxel adds on top of them.
+	ratio("p99_bare_chain_over_nginx_chain", bareChain, nginxChain, func(r *result) float64 { return r.Latency.P99 })
+	ratio("p99_vaxel_chain_over_bare_chain", vaxelChain, bareChain, func(r *result) float64 { return r.Latency.P99 })
+	ratio("cpu_per_call_bare_chain_over_nginx_chain", bareChain, nginxChain, func(r *result) float64 { return r.CPUPerCall })
 
 	fmt.Fprintf(w, "\nMedians of %d round(s) at %.0f calls/s; (min–max) over rounds; \"per hop\" = (chain − direct) / %d, same round\n\n", s.Rounds, s.Rate, hops)
 	fmt.Fprintf(w, "| variant | p50 µs | p90 µs | p99 µs | max µs | added p50 per hop µs | added p99 per hop µs | server CPU µs/call | send lag p99 µs |\n|---|---|---|---|---|---|---|---|---|\n")
@@ -291,7 +298,8 @@ func run(in string, hops int, hopGoal float64, w io.Writer) (*Summary, int64, er
 	}
 	if len(s.Ratios) > 0 {
 		fmt.Fprintf(w, "\nRatios (each round's pair, then the median over rounds)\n\n| ratio | median (min–max) |\n|---|---|\n")
-		for _, k := range []string{"p99_vaxel_chain_over_nginx_chain", "p50_vaxel_chain_over_nginx_chain", "cpu_per_call_vaxel_chain_over_nginx_chain"} {
+		for _, k := range []string{"p99_vaxel_chain_over_nginx_chain", "p50_vaxel_chain_over_nginx_chain", "cpu_per_call_vaxel_chain_over_nginx_chain",
+			"p99_bare_chain_over_nginx_chain", "p99_vaxel_chain_over_bare_chain", "cpu_per_call_bare_chain_over_nginx_chain"} {
 			if st, ok := s.Ratios[k]; ok {
 				fmt.Fprintf(w, "| %s | %s |\n", k, st.Format("%.3f"))
 			}
