@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -168,6 +169,10 @@ type Store struct {
 	ready chan struct{}
 
 	crashStop bool // tests: stop without transfer or snapshot, like a kill
+
+	// hasState latches HasState's answer once it is true: state on disk
+	// does not go away under a running node, and node asks every second.
+	hasState atomic.Bool
 }
 
 // New validates cfg and returns a Store; Run starts it.
@@ -290,7 +295,16 @@ func (s *Store) r() (*raft.Raft, error) {
 
 // HasState reports whether this node has ever been part of a Raft group
 // (a log, a snapshot or a term on disk). Bootstrap only nodes without.
+//
+// Until the answer is yes, each call looks at the disk: raft's check opens
+// a snapshot store, which creates and removes a file in the data
+// directory. node advertises the answer in gossip and asks every second;
+// on a node sharing its CPU with the data plane that file work showed as
+// a millisecond stall per second, so a yes is remembered.
 func (s *Store) HasState() (bool, error) {
+	if s.hasState.Load() {
+		return true, nil
+	}
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	if s.bolt == nil {
@@ -300,7 +314,11 @@ func (s *Store) HasState() (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	return raft.HasExistingState(s.bolt, s.bolt, snaps)
+	has, err := raft.HasExistingState(s.bolt, s.bolt, snaps)
+	if has && err == nil {
+		s.hasState.Store(true)
+	}
+	return has, err
 }
 
 // Bootstrap forms a new platform from servers. It must run on exactly one

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -244,4 +245,56 @@ func TestThreeNodePlatform(t *testing.T) {
 	for _, n := range nodes {
 		waitFor(t, n.s.ID()+" catalog after restart", 5*time.Second, func() bool { return len(n.s.Current().Contracts()) == acked })
 	}
+}
+
+// HasState answers from the disk until the node has state, then without
+// touching it again: node asks every second, and raft's check creates and
+// removes a file in the data directory each time.
+func TestHasStateLatches(t *testing.T) {
+	c := startCluster(t)
+	defer c.stopAll(t)
+	n := c.nodes[0]
+	waitFor(t, "a leader", 10*time.Second, func() bool { return leaderOf(c.nodes) != nil })
+	if has, err := n.s.HasState(); !has || err != nil {
+		t.Fatalf("HasState after bootstrap = %v, %v; want true", has, err)
+	}
+	// With the snapshot directory replaced by a file, a look at the disk
+	// fails; the remembered answer does not.
+	snaps := filepath.Join(c.dir, "n1", "snapshots")
+	if err := os.RemoveAll(snaps); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(snaps, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	has, err := n.s.HasState()
+	if err := os.Remove(snaps); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(snaps, 0o750); err != nil {
+		t.Fatal(err)
+	}
+	if !has || err != nil {
+		t.Errorf("HasState with the disk unreadable = %v, %v; want the remembered true", has, err)
+	}
+}
+
+// A node without state keeps looking at the disk (nothing is latched).
+func TestHasStateFalseUntilBootstrap(t *testing.T) {
+	c := startCluster(t)
+	defer c.stopAll(t)
+	dir := t.TempDir()
+	// A fourth store, never bootstrapped, with the cluster's PKI (n1's
+	// certificate: it does not join anything).
+	fresh := startNode(t, dir, "n1", freeAddr(t), c.pkiDir)
+	defer fresh.stop(t)
+	for i := 0; i < 2; i++ {
+		if has, err := fresh.s.HasState(); has || err != nil {
+			t.Fatalf("HasState of a new store = %v, %v; want false", has, err)
+		}
+	}
+	if err := fresh.s.Bootstrap([]Server{{ID: "n1", Address: fresh.s.Addr()}}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the new store has state", 10*time.Second, func() bool { has, _ := fresh.s.HasState(); return has })
 }
