@@ -372,11 +372,11 @@ func (p *Pool) start() (*memberlist.Memberlist, error) {
 		host = "0.0.0.0"
 	}
 	stdlog := slog.NewLogLogger(p.log.Handler(), slog.LevelDebug)
-	nt, err := memberlist.NewNetTransport(&memberlist.NetTransportConfig{BindAddrs: []string{host}, BindPort: bindPort, Logger: stdlog})
+	nt, err := listenTransport(host, bindPort, p.log)
 	if err != nil {
 		return nil, fmt.Errorf("gossip listen on %s: %w", p.cfg.BindAddr, err)
 	}
-	bindPort = nt.GetAutoBindPort()
+	bindPort = nt.Port()
 	advHost, advPort := host, bindPort
 	if p.cfg.AdvertiseAddr != "" {
 		h, ps, err := net.SplitHostPort(p.cfg.AdvertiseAddr)

@@ -11,27 +11,27 @@ import (
 	"github.com/hashicorp/memberlist"
 )
 
-// tlsTransport is memberlist's NetTransport with every TCP stream (push/pull
+// tlsTransport is netTransport with every TCP stream (push/pull
 // state sync, fallback probes) inside mutual TLS: a peer must present a
 // certificate from the pool's CA before it can read or inject state. UDP
 // packets (probes, gossip) cannot carry TLS; they are encrypted and
 // authenticated by memberlist's keyring (AES-GCM), which the pool requires.
 type tlsTransport struct {
-	*memberlist.NetTransport
+	*netTransport
 	server *tls.Config
 	client *tls.Config
 
 	streams  chan net.Conn
 	sent     atomic.Uint64 // bytes sent: UDP payloads and TCP stream bytes (inside TLS)
 	stop     chan struct{} // closed when Shutdown starts: stop handing streams on
-	done     chan struct{} // closed when the NetTransport has shut down
+	done     chan struct{} // closed when the netTransport has shut down
 	stopOnce sync.Once
 }
 
 var _ memberlist.NodeAwareTransport = (*tlsTransport)(nil)
 
-func newTLSTransport(nt *memberlist.NetTransport, server, client *tls.Config) *tlsTransport {
-	t := &tlsTransport{NetTransport: nt, server: server, client: client, streams: make(chan net.Conn), stop: make(chan struct{}), done: make(chan struct{})}
+func newTLSTransport(nt *netTransport, server, client *tls.Config) *tlsTransport {
+	t := &tlsTransport{netTransport: nt, server: server, client: client, streams: make(chan net.Conn), stop: make(chan struct{}), done: make(chan struct{})}
 	go t.accept()
 	return t
 }
@@ -40,10 +40,9 @@ func newTLSTransport(nt *memberlist.NetTransport, server, client *tls.Config) *t
 // the first read, in memberlist's per-connection goroutine, so a slow or
 // hostile peer never holds up other streams; memberlist sets a deadline on
 // every stream it reads. It keeps draining (and closing) inbound streams
-// until the NetTransport has shut down: its listener goroutine blocks on
-// handing over a connection, and its Shutdown waits for that goroutine.
+// until the netTransport has shut down.
 func (t *tlsTransport) accept() {
-	in := t.NetTransport.StreamCh()
+	in := t.netTransport.StreamCh()
 	for {
 		select {
 		case c := <-in:
@@ -62,12 +61,12 @@ func (t *tlsTransport) StreamCh() <-chan net.Conn { return t.streams }
 
 func (t *tlsTransport) WriteTo(b []byte, addr string) (time.Time, error) {
 	t.sent.Add(uint64(len(b)))
-	return t.NetTransport.WriteTo(b, addr)
+	return t.netTransport.WriteTo(b, addr)
 }
 
 func (t *tlsTransport) WriteToAddress(b []byte, a memberlist.Address) (time.Time, error) {
 	t.sent.Add(uint64(len(b)))
-	return t.NetTransport.WriteToAddress(b, a)
+	return t.netTransport.WriteToAddress(b, a)
 }
 
 // countingConn counts what a stream sends, for the pool's bandwidth figure.
@@ -87,7 +86,7 @@ func (t *tlsTransport) DialTimeout(addr string, timeout time.Duration) (net.Conn
 }
 
 func (t *tlsTransport) DialAddressTimeout(a memberlist.Address, timeout time.Duration) (net.Conn, error) {
-	c, err := t.NetTransport.DialAddressTimeout(a, timeout)
+	c, err := t.netTransport.DialAddressTimeout(a, timeout)
 	if err != nil {
 		return nil, err
 	}
@@ -112,7 +111,7 @@ func (t *tlsTransport) Shutdown() error {
 	var err error
 	t.stopOnce.Do(func() {
 		close(t.stop)
-		err = t.NetTransport.Shutdown()
+		err = t.netTransport.Shutdown()
 		close(t.done)
 	})
 	return err
