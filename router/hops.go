@@ -13,11 +13,11 @@ import (
 // with it (federation/DESIGN.md, "Tracing"). Records live in a bounded
 // in-memory store: sharded rings that grow as calls come, up to
 // HopConfig.MaxRecords in all, and drop records older than MaxAge. Writing
-// one copies string headers the call already owns (the call's strings are
-// heap copies, never views of fasthttp's buffers) into a slot under a shard
-// lock: no allocation once a shard's ring has grown. A lookup scans every
-// slot; it is an operator's query, not a hot path (about a millisecond for
-// 100,000 records).
+// one copies the call's strings into its chunk's byte arena and the rest
+// into a slot under a shard lock: no allocation once a shard's ring and
+// arenas have grown, and no pointer in the store for the garbage collector
+// to trace. A lookup scans every slot; it is an operator's query, not a hot
+// path (about a millisecond for 100,000 records).
 //
 // A HopFeed (FeedHops) also hands each stored record to a consumer off the
 // request path, node's OTLP export: one non-blocking channel send of the
@@ -36,13 +36,13 @@ const (
 	defaultHopRecords = 100_000
 	defaultHopAge     = 15 * time.Minute
 	hopShards         = 8
-	// hopChunk is how many records a shard allocates at a time. The ring
+	// hopChunkSize is how many records a shard allocates at a time. The ring
 	// grows chunk by chunk as records arrive and never moves a record: a
 	// ring that doubled and copied itself made a node allocate twice its
 	// final size in its first minutes, copy megabytes under the shard lock
 	// in the middle of a call, and run the garbage collector far more often,
 	// which showed as tens of milliseconds of stall on a shared CPU.
-	hopChunk = 1024
+	hopChunkSize = 1024
 )
 
 // HopRecord is one node's record of one call.
@@ -85,8 +85,9 @@ type HopRecord struct {
 	Answered           time.Time `json:"answered"`
 }
 
-// hopSlot is a stored record: what varies per call.
-type hopSlot struct {
+// hopEntry is one call's record as the request path builds it and the
+// feed carries it: what varies per call. Its strings are the call's own.
+type hopEntry struct {
 	trace, corr, consumer, orig, contract, la, producer, routeURL, next string
 	code                                                                Code
 	status                                                              int32
@@ -96,27 +97,113 @@ type hopSlot struct {
 	span, parent [8]byte
 }
 
+// hopStrings is how many strings a record has (hopEntry's, in order).
+const hopStrings = 9
+
+// hopMaxString bounds each string of a stored record; a longer one (an
+// address or id no real call has) is stored cut. Every string is bounded
+// before the router sees it (header and body limits); this keeps one
+// record's bytes bounded whatever the limits are set to.
+const hopMaxString = 4096
+
+func (e *hopEntry) strings() [hopStrings]string {
+	return [hopStrings]string{e.trace, e.corr, e.consumer, e.orig, e.contract, e.la, e.producer, e.routeURL, e.next}
+}
+
+// hopSlot is a stored record. It holds no pointer: its strings are bytes
+// in its chunk's arena. The garbage collector then marks a whole chunk
+// without looking inside it; with a string per field, a full store of
+// 100,000 records was about a million pointers to trace at every
+// collection, whose background marking held a CPU shared with the data
+// plane for milliseconds at a time (the tail of the chain benchmark).
+type hopSlot struct {
+	off                  uint32             // of the first string in arena[lap]
+	lens                 [hopStrings]uint16 // of the strings, in hopEntry's order
+	lap                  uint8              // which of the chunk's two arenas
+	code                 Code
+	status               int32
+	recv, fwd, down, ans int64 // unix ns
+	span, parent         [8]byte
+}
+
+// hopChunk is hopChunkSize slots and the bytes of their strings. The ring
+// writes a chunk's slots in order, so when slot 0 is written again every
+// slot still in use is of the lap before: the new lap's strings go to the
+// other arena, and the one they replace, of two laps ago, is reused.
+type hopChunk struct {
+	slots []hopSlot
+	arena [2][]byte
+	lap   uint8 // the arena being written
+}
+
+// str returns string k of sl (a view of the arena: copy it to keep it).
+func (c *hopChunk) str(sl *hopSlot, k int) []byte {
+	off := int(sl.off)
+	for _, n := range sl.lens[:k] {
+		off += int(n)
+	}
+	return c.arena[sl.lap][off : off+int(sl.lens[k])]
+}
+
+// put stores e in slot j.
+func (c *hopChunk) put(j int, e *hopEntry) {
+	if j == 0 {
+		c.lap ^= 1
+		c.arena[c.lap] = c.arena[c.lap][:0]
+	}
+	a := c.arena[c.lap]
+	sl := &c.slots[j]
+	*sl = hopSlot{off: uint32(len(a)), lap: c.lap, code: e.code, status: e.status,
+		recv: e.recv, fwd: e.fwd, down: e.down, ans: e.ans, span: e.span, parent: e.parent}
+	for k, v := range e.strings() {
+		v = v[:min(len(v), hopMaxString)]
+		a = append(a, v...)
+		sl.lens[k] = uint16(len(v))
+	}
+	c.arena[c.lap] = a
+}
+
+// entry returns slot sl as a hopEntry with strings of its own.
+func (c *hopChunk) entry(sl *hopSlot) hopEntry {
+	var v [hopStrings]string
+	off := int(sl.off)
+	a := c.arena[sl.lap]
+	for k, n := range sl.lens {
+		v[k] = string(a[off : off+int(n)])
+		off += int(n)
+	}
+	return hopEntry{trace: v[0], corr: v[1], consumer: v[2], orig: v[3], contract: v[4], la: v[5], producer: v[6], routeURL: v[7], next: v[8],
+		code: sl.code, status: sl.status, recv: sl.recv, fwd: sl.fwd, down: sl.down, ans: sl.ans, span: sl.span, parent: sl.parent}
+}
+
 type hopShard struct {
 	mu sync.Mutex
 	// A ring of size slots, n records from start, oldest first. Slot i is
-	// chunks[i/hopChunk][i%hopChunk]; a chunk is allocated when its first
-	// slot is written (the last one only as long as the ring needs).
-	chunks [][]hopSlot
+	// chunks[i/hopChunkSize].slots[i%hopChunkSize]; a chunk is allocated
+	// when its first slot is written (the last one only as long as the
+	// ring needs).
+	chunks []*hopChunk
 	size   int
 	start  int
 	n      int
 	_      [64]byte // keep the shards' locks off each other's cache lines
 }
 
-// slot returns ring slot i, allocating its chunk if it has none yet.
-func (sh *hopShard) slot(i int) *hopSlot {
-	c := sh.chunks[i/hopChunk]
+// at returns the chunk of ring slot i and the slot's index in it (the
+// chunk is nil if none was written yet).
+func (sh *hopShard) at(i int) (*hopChunk, int) {
+	return sh.chunks[i/hopChunkSize], i % hopChunkSize
+}
+
+// put stores e in ring slot i, allocating its chunk if it has none yet.
+func (sh *hopShard) put(i int, e *hopEntry) {
+	c, j := sh.at(i)
 	if c == nil {
-		first := i / hopChunk * hopChunk
-		c = make([]hopSlot, min(hopChunk, sh.size-first))
-		sh.chunks[i/hopChunk] = c
+		first := i / hopChunkSize * hopChunkSize
+		c = &hopChunk{slots: make([]hopSlot, min(hopChunkSize, sh.size-first))}
+		sh.chunks[i/hopChunkSize] = c
 	}
-	return &c[i%hopChunk]
+	c.put(j, e)
 }
 
 type hopStore struct {
@@ -151,33 +238,38 @@ func newHopStore(cfg HopConfig, platform, node string) *hopStore {
 		shards:   make([]hopShard, shards),
 	}
 	for i := range s.shards {
-		s.shards[i].chunks = make([][]hopSlot, (s.perShard+hopChunk-1)/hopChunk)
+		s.shards[i].chunks = make([]*hopChunk, (s.perShard+hopChunkSize-1)/hopChunkSize)
 		s.shards[i].size = s.perShard
 	}
 	return s
 }
 
-func (s *hopStore) add(rec *hopSlot) {
+func (s *hopStore) add(e *hopEntry) {
 	sh := &s.shards[int(s.next.Add(1))%len(s.shards)]
-	cutoff := rec.ans - int64(s.maxAge)
+	cutoff := e.ans - int64(s.maxAge)
 	sh.mu.Lock()
 	// Records go in roughly in answered order: expire from the oldest end.
-	for sh.n > 0 && sh.slot(sh.start).ans < cutoff {
-		*sh.slot(sh.start) = hopSlot{}
+	// (An expired slot keeps its bytes until overwritten; it is out of the
+	// ring, so nothing reads it.)
+	for sh.n > 0 {
+		c, j := sh.at(sh.start)
+		if c.slots[j].ans >= cutoff {
+			break
+		}
 		sh.start = (sh.start + 1) % s.perShard
 		sh.n--
 	}
 	if sh.n < s.perShard {
-		*sh.slot((sh.start + sh.n) % s.perShard) = *rec
+		sh.put((sh.start+sh.n)%s.perShard, e)
 		sh.n++
 	} else {
 		// Full: the oldest goes.
-		*sh.slot(sh.start) = *rec
+		sh.put(sh.start, e)
 		sh.start = (sh.start + 1) % s.perShard
 	}
 	sh.mu.Unlock()
 	if f := s.feed.Load(); f != nil {
-		f.offer(rec)
+		f.offer(e)
 	}
 }
 
@@ -193,9 +285,11 @@ func (s *hopStore) lookup(id string) []HopRecord {
 		sh := &s.shards[i]
 		sh.mu.Lock()
 		for j := 0; j < sh.n; j++ {
-			sl := sh.slot((sh.start + j) % s.perShard)
-			if (sl.trace == id || sl.corr == id) && sl.ans >= cutoff {
-				out = append(out, s.record(sl))
+			c, k := sh.at((sh.start + j) % s.perShard)
+			sl := &c.slots[k]
+			if (string(c.str(sl, 0)) == id || string(c.str(sl, 1)) == id) && sl.ans >= cutoff {
+				e := c.entry(sl)
+				out = append(out, s.record(&e))
 			}
 		}
 		sh.mu.Unlock()
@@ -216,7 +310,7 @@ func (s *hopStore) len() int {
 	return n
 }
 
-func (s *hopStore) record(sl *hopSlot) HopRecord {
+func (s *hopStore) record(sl *hopEntry) HopRecord {
 	h := HopRecord{
 		TraceID: sl.trace, CorrelationID: sl.corr, SpanID: spanHex(sl.span), ParentSpanID: spanHex(sl.parent),
 		Platform: s.platform, Node: s.node,
@@ -260,7 +354,7 @@ func (r *Router) recordHop(c *call, answered time.Time) {
 	if orig == "" {
 		orig = c.sender
 	}
-	sl := hopSlot{
+	sl := hopEntry{
 		trace: c.traceID, corr: c.corrID, consumer: c.sender, orig: orig,
 		contract: c.info.Contract, la: c.info.LogicalAddress,
 		producer: c.target.Producer, routeURL: c.target.URL, next: c.nextURL,
@@ -293,7 +387,7 @@ func (r *Router) Hops(id string) []HopRecord {
 // records. Next is for one goroutine at a time; Dropped for any.
 type HopFeed struct {
 	s       *hopStore
-	ch      chan hopSlot
+	ch      chan hopEntry
 	dropped atomic.Uint64
 }
 
@@ -308,12 +402,12 @@ func (r *Router) FeedHops(size int) *HopFeed {
 	}
 	// The buffer is the queue: it absorbs the calls that come while the
 	// consumer is busy exporting the previous batch.
-	f := &HopFeed{s: r.hops, ch: make(chan hopSlot, max(size, 1))}
+	f := &HopFeed{s: r.hops, ch: make(chan hopEntry, max(size, 1))}
 	r.hops.feed.Store(f)
 	return f
 }
 
-func (f *HopFeed) offer(sl *hopSlot) {
+func (f *HopFeed) offer(sl *hopEntry) {
 	select {
 	case f.ch <- *sl:
 	default:

@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"net"
+	"reflect"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -14,8 +16,8 @@ import (
 	"github.com/valyala/fasthttp"
 )
 
-func hopAt(trace, corr string, ans time.Time) *hopSlot {
-	return &hopSlot{trace: trace, corr: corr, consumer: "C", recv: ans.Add(-time.Millisecond).UnixNano(), ans: ans.UnixNano(), status: 200}
+func hopAt(trace, corr string, ans time.Time) *hopEntry {
+	return &hopEntry{trace: trace, corr: corr, consumer: "C", recv: ans.Add(-time.Millisecond).UnixNano(), ans: ans.UnixNano(), status: 200}
 }
 
 func TestHopStoreLimits(t *testing.T) {
@@ -73,7 +75,7 @@ func TestHopStoreLimits(t *testing.T) {
 // its size and stalled calls on the copy).
 func TestHopStoreChunks(t *testing.T) {
 	now := time.Unix(1_800_000_000, 0)
-	const per = hopChunk + 10 // per shard: one whole chunk and a partial one
+	const per = hopChunkSize + 10 // per shard: one whole chunk and a partial one
 	const max = hopShards * per
 	s := newHopStore(HopConfig{MaxRecords: max, MaxAge: time.Hour}, "P", "n1")
 	s.now = func() time.Time { return now }
@@ -90,9 +92,9 @@ func TestHopStoreChunks(t *testing.T) {
 	if len(s.shards) != hopShards || chunks() != 0 {
 		t.Fatalf("a new store: %d shards, %d chunks allocated; want %d and 0", len(s.shards), chunks(), hopShards)
 	}
-	// Records go to the shards in turn: hopChunk records each fill one chunk.
+	// Records go to the shards in turn: hopChunkSize records each fill one chunk.
 	n := 0
-	for ; n < hopShards*hopChunk; n++ {
+	for ; n < hopShards*hopChunkSize; n++ {
 		s.add(hopAt(fmt.Sprint("t", n), "", now))
 	}
 	if got := chunks(); got != hopShards {
@@ -108,7 +110,7 @@ func TestHopStoreChunks(t *testing.T) {
 		t.Errorf("stored %d, want %d", got, max)
 	}
 	// The oldest kept and the newest, across the wrap and chunk edges.
-	for _, i := range []int{max, max + hopShards*hopChunk - 1, max + hopShards*hopChunk, 2*max - 1} {
+	for _, i := range []int{max, max + hopShards*hopChunkSize - 1, max + hopShards*hopChunkSize, 2*max - 1} {
 		if got := s.lookup(fmt.Sprint("t", i)); len(got) != 1 {
 			t.Errorf("t%d: %d records, want 1", i, len(got))
 		}
@@ -121,12 +123,12 @@ func TestHopStoreChunks(t *testing.T) {
 		t.Errorf("adding to a full ring allocates %.1f times, want 0", a)
 	}
 	// The last chunk is only as long as the ring needs; so is a small store's.
-	if got := len(s.shards[0].chunks[1]); got != per-hopChunk {
-		t.Errorf("last chunk holds %d slots, want %d", got, per-hopChunk)
+	if got := len(s.shards[0].chunks[1].slots); got != per-hopChunkSize {
+		t.Errorf("last chunk holds %d slots, want %d", got, per-hopChunkSize)
 	}
 	small := newHopStore(HopConfig{MaxRecords: 10, MaxAge: time.Hour}, "P", "n1")
 	small.add(hopAt("x", "", now))
-	if got := len(small.shards[0].chunks[0]); got != 10 {
+	if got := len(small.shards[0].chunks[0].slots); got != 10 {
 		t.Errorf("a 10-record store allocated %d slots", got)
 	}
 }
@@ -408,4 +410,114 @@ func BenchmarkRecordHopFed(b *testing.B) {
 			r.recordHop(&c, time.Now())
 		}
 	})
+}
+
+// A stored record holds no pointer, so that the garbage collector marks a
+// chunk of records without tracing into it: with a string per field, a full
+// store was about a million pointers to trace at every collection.
+func TestHopSlotHasNoPointers(t *testing.T) {
+	var walk func(reflect.Type) string
+	walk = func(ty reflect.Type) string {
+		switch ty.Kind() {
+		case reflect.Pointer, reflect.String, reflect.Slice, reflect.Map, reflect.Chan, reflect.Func, reflect.Interface, reflect.UnsafePointer:
+			return ty.String()
+		case reflect.Array:
+			return walk(ty.Elem())
+		case reflect.Struct:
+			for i := range ty.NumField() {
+				if p := walk(ty.Field(i).Type); p != "" {
+					return ty.Field(i).Name + " " + p
+				}
+			}
+		}
+		return ""
+	}
+	if p := walk(reflect.TypeFor[hopSlot]()); p != "" {
+		t.Errorf("hopSlot holds a pointer: %s", p)
+	}
+	if k := reflect.TypeFor[hopChunk]().Field(1).Type.Elem().Elem().Kind(); k != reflect.Uint8 {
+		t.Errorf("a chunk's arena holds %s, want bytes", k)
+	}
+}
+
+// Records read back whole, string for string, however many laps the ring
+// has made over its chunks' two arenas, with expiry in between; a string
+// over hopMaxString is stored cut.
+func TestHopStoreLapsKeepStrings(t *testing.T) {
+	now := time.Unix(1_800_000_000, 0)
+	s := newHopStore(HopConfig{MaxRecords: 10, MaxAge: time.Minute}, "P", "n1")
+	s.now = func() time.Time { return now }
+	entry := func(i int) *hopEntry {
+		n := i % 7 * 13 // strings of varying lengths
+		return &hopEntry{trace: fmt.Sprintf("trace-%d", i), corr: fmt.Sprintf("corr-%d-%s", i, strings.Repeat("c", n)),
+			consumer: fmt.Sprint("consumer-", i), orig: strings.Repeat("o", n), contract: fmt.Sprint("urn:contract:", i),
+			la: fmt.Sprint("la-", i), producer: fmt.Sprint("prod-", i), routeURL: fmt.Sprintf("https://p%d/x", i), next: fmt.Sprintf("https://n%d/y", i),
+			status: int32(200 + i), recv: now.UnixNano() - 1000, fwd: now.UnixNano() - 900, down: now.UnixNano() - 100, ans: now.UnixNano(),
+			span: [8]byte{byte(i), 1}, parent: [8]byte{byte(i), 2}}
+	}
+	check := func(i int) {
+		t.Helper()
+		want := entry(i)
+		got := s.lookup(want.corr)
+		if len(got) != 1 {
+			t.Fatalf("record %d: %d found, want 1", i, len(got))
+		}
+		if w := s.record(want); got[0] != w {
+			t.Fatalf("record %d read back\n got %+v\nwant %+v", i, got[0], w)
+		}
+	}
+	next, kept := 0, 0 // kept: the oldest record not expired
+	for lap := 0; lap < 5; lap++ {
+		for range 10 {
+			s.add(entry(next))
+			next++
+			for i := max(kept, next-10); i < next; i++ {
+				check(i)
+			}
+		}
+		if lap == 2 {
+			// All expire; the ring goes on from where it was.
+			now = now.Add(2 * time.Minute)
+			if got := s.lookup(entry(next - 1).corr); len(got) != 0 {
+				t.Fatalf("expired record returned: %v", got)
+			}
+			kept = next
+			s.add(entry(next))
+			next++
+			if got := s.len(); got != 1 {
+				t.Fatalf("after expiry: %d records, want 1", got)
+			}
+			check(next - 1)
+		}
+	}
+
+	long := entry(next)
+	long.la = strings.Repeat("L", hopMaxString+100)
+	s.add(long)
+	got := s.lookup(long.corr)
+	if len(got) != 1 || got[0].LogicalAddress != long.la[:hopMaxString] || got[0].NextHop != long.next {
+		t.Errorf("a long string: stored %d bytes (want %d), next hop %q", len(got[0].LogicalAddress), hopMaxString, got[0].NextHop)
+	}
+}
+
+// BenchmarkGCFullHopStore is a garbage collection with a full default
+// store (100,000 records) in the heap: what every collection of a busy
+// node pays for its hop records.
+func BenchmarkGCFullHopStore(b *testing.B) {
+	s := newHopStore(HopConfig{}, "P", "n1")
+	now := time.Now()
+	for i := range defaultHopRecords {
+		// The call's strings are heap strings of their own, as in a call.
+		e := hopEntry{trace: fmt.Sprintf("%032x", i), corr: fmt.Sprintf("%08x-0000-4000-8000-%012x", i, i), consumer: fmt.Sprint("SE000000000", i%50),
+			contract: "urn:riv:clinicalprocess:healthcond:description:GetCareDocumentationResponder:2", la: fmt.Sprint("SE00000000", i%1000),
+			producer: "SE0000000004-P", routeURL: "vaxel://NATIONAL", next: "https://127.0.0.1:28200/vp", status: 200, recv: now.UnixNano(), ans: now.UnixNano()}
+		e.orig = e.consumer
+		s.add(&e)
+	}
+	runtime.GC()
+	b.ResetTimer()
+	for b.Loop() {
+		runtime.GC()
+	}
+	runtime.KeepAlive(s)
 }
