@@ -103,8 +103,16 @@ const hopStrings = 9
 // hopMaxString bounds each string of a stored record; a longer one (an
 // address or id no real call has) is stored cut. Every string is bounded
 // before the router sees it (header and body limits); this keeps one
-// record's bytes bounded whatever the limits are set to.
-const hopMaxString = 4096
+// record's bytes within an arena block whatever the limits are set to.
+const hopMaxString = 2048
+
+// hopBlock is the size of an arena block. Arenas grow a block at a time
+// and never move what they hold: an arena that grew by copying itself
+// stalled calls for milliseconds on the copy and its page faults.
+const hopBlock = 32 << 10
+
+// A record's strings always fit in one block.
+const _ = uint(hopBlock - hopStrings*hopMaxString)
 
 func (e *hopEntry) strings() [hopStrings]string {
 	return [hopStrings]string{e.trace, e.corr, e.consumer, e.orig, e.contract, e.la, e.producer, e.routeURL, e.next}
@@ -117,7 +125,8 @@ func (e *hopEntry) strings() [hopStrings]string {
 // collection, whose background marking held a CPU shared with the data
 // plane for milliseconds at a time (the tail of the chain benchmark).
 type hopSlot struct {
-	off                  uint32             // of the first string in arena[lap]
+	block                uint16             // of arena[lap] holding the strings
+	off                  uint16             // of the first string in the block
 	lens                 [hopStrings]uint16 // of the strings, in hopEntry's order
 	lap                  uint8              // which of the chunk's two arenas
 	code                 Code
@@ -132,42 +141,82 @@ type hopSlot struct {
 // other arena, and the one they replace, of two laps ago, is reused.
 type hopChunk struct {
 	slots []hopSlot
-	arena [2][]byte
+	arena [2]hopArena
 	lap   uint8 // the arena being written
+}
+
+// hopArena is the bytes of one lap's strings: blocks of hopBlock bytes,
+// filled in order; a reset keeps the blocks for the next lap.
+type hopArena struct {
+	blocks [][]byte
+	cur    int // the block being filled
+}
+
+func (a *hopArena) reset() {
+	a.cur = 0
+	if len(a.blocks) > 0 {
+		a.blocks[0] = a.blocks[0][:0]
+	}
+}
+
+// room returns the block that n more bytes go to, and its index.
+func (a *hopArena) room(n int) ([]byte, int) {
+	if len(a.blocks) == 0 {
+		a.blocks = append(a.blocks, make([]byte, 0, hopBlock))
+	}
+	if len(a.blocks[a.cur])+n > hopBlock {
+		a.cur++
+		if a.cur == len(a.blocks) {
+			a.blocks = append(a.blocks, make([]byte, 0, hopBlock))
+		}
+		a.blocks[a.cur] = a.blocks[a.cur][:0]
+	}
+	return a.blocks[a.cur], a.cur
+}
+
+// bytes returns the block holding sl's strings, from the first one on.
+func (c *hopChunk) bytes(sl *hopSlot) []byte {
+	return c.arena[sl.lap].blocks[sl.block][sl.off:]
 }
 
 // str returns string k of sl (a view of the arena: copy it to keep it).
 func (c *hopChunk) str(sl *hopSlot, k int) []byte {
-	off := int(sl.off)
+	off := 0
 	for _, n := range sl.lens[:k] {
 		off += int(n)
 	}
-	return c.arena[sl.lap][off : off+int(sl.lens[k])]
+	return c.bytes(sl)[off : off+int(sl.lens[k])]
 }
 
 // put stores e in slot j.
 func (c *hopChunk) put(j int, e *hopEntry) {
 	if j == 0 {
 		c.lap ^= 1
-		c.arena[c.lap] = c.arena[c.lap][:0]
+		c.arena[c.lap].reset()
 	}
-	a := c.arena[c.lap]
+	v := e.strings()
+	n := 0
+	for k := range v {
+		v[k] = v[k][:min(len(v[k]), hopMaxString)]
+		n += len(v[k])
+	}
+	ar := &c.arena[c.lap]
+	b, bi := ar.room(n)
 	sl := &c.slots[j]
-	*sl = hopSlot{off: uint32(len(a)), lap: c.lap, code: e.code, status: e.status,
+	*sl = hopSlot{block: uint16(bi), off: uint16(len(b)), lap: c.lap, code: e.code, status: e.status,
 		recv: e.recv, fwd: e.fwd, down: e.down, ans: e.ans, span: e.span, parent: e.parent}
-	for k, v := range e.strings() {
-		v = v[:min(len(v), hopMaxString)]
-		a = append(a, v...)
-		sl.lens[k] = uint16(len(v))
+	for k, s := range v {
+		b = append(b, s...)
+		sl.lens[k] = uint16(len(s))
 	}
-	c.arena[c.lap] = a
+	ar.blocks[bi] = b
 }
 
 // entry returns slot sl as a hopEntry with strings of its own.
 func (c *hopChunk) entry(sl *hopSlot) hopEntry {
 	var v [hopStrings]string
-	off := int(sl.off)
-	a := c.arena[sl.lap]
+	off := 0
+	a := c.bytes(sl)
 	for k, n := range sl.lens {
 		v[k] = string(a[off : off+int(n)])
 		off += int(n)

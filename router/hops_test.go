@@ -435,8 +435,41 @@ func TestHopSlotHasNoPointers(t *testing.T) {
 	if p := walk(reflect.TypeFor[hopSlot]()); p != "" {
 		t.Errorf("hopSlot holds a pointer: %s", p)
 	}
-	if k := reflect.TypeFor[hopChunk]().Field(1).Type.Elem().Elem().Kind(); k != reflect.Uint8 {
-		t.Errorf("a chunk's arena holds %s, want bytes", k)
+	if k := reflect.TypeFor[hopArena]().Field(0).Type.Elem().Elem().Kind(); k != reflect.Uint8 {
+		t.Errorf("an arena block holds %s, want bytes", k)
+	}
+}
+
+// An arena grows a block at a time and never moves a block: records of a
+// lap that spans several blocks all read back, and the first block's bytes
+// stay where they were (an arena that grew by copying itself stalled calls
+// on the copy).
+func TestHopArenaGrowsWithoutMoving(t *testing.T) {
+	now := time.Unix(1_800_000_000, 0)
+	s := newHopStore(HopConfig{MaxRecords: 100, MaxAge: time.Hour}, "P", "n1")
+	s.now = func() time.Time { return now }
+	big := func(i int) *hopEntry {
+		e := hopAt(fmt.Sprint("t", i), fmt.Sprint("c", i), now)
+		e.la = strings.Repeat(string(rune('a'+i%26)), hopMaxString)
+		return e
+	}
+	s.add(big(0))
+	c := s.shards[0].chunks[0]
+	first := &c.arena[c.lap].blocks[0][0]
+	const n = 3 * hopBlock / hopMaxString // three blocks' worth
+	for i := 1; i < n; i++ {
+		s.add(big(i))
+	}
+	if got := len(c.arena[c.lap].blocks); got < 3 {
+		t.Fatalf("%d blocks for %d records of %d bytes, want at least 3", got, n, hopMaxString)
+	}
+	if &c.arena[c.lap].blocks[0][0] != first {
+		t.Error("the arena's first block moved as the arena grew")
+	}
+	for i := range n {
+		if got := s.lookup(fmt.Sprint("c", i)); len(got) != 1 || got[0].LogicalAddress != big(i).la {
+			t.Fatalf("record %d did not read back whole", i)
+		}
 	}
 }
 
