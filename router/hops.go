@@ -7,17 +7,19 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 )
 
 // Hop records: every answered call leaves one record of what this node did
 // with it (federation/DESIGN.md, "Tracing"). Records live in a bounded
-// in-memory store: sharded rings that grow as calls come, up to
-// HopConfig.MaxRecords in all, and drop records older than MaxAge. Writing
-// one copies the call's strings into its chunk's byte arena and the rest
-// into a slot under a shard lock: no allocation once a shard's ring and
-// arenas have grown, and no pointer in the store for the garbage collector
-// to trace. A lookup scans every slot; it is an operator's query, not a hot
-// path (about a millisecond for 100,000 records).
+// in-memory store: sharded rings of HopConfig.MaxRecords in all (made with
+// the store when they fit hopReserveMax, else grown as calls come), that
+// drop records older than MaxAge. Writing one copies the call's strings
+// into its chunk's byte arena and the rest into a slot under a shard lock:
+// no allocation once a shard's ring and arenas have grown, and no pointer
+// in the store for the garbage collector to trace. A lookup scans every
+// slot; it is an operator's query, not a hot path (about a millisecond for
+// 100,000 records).
 //
 // A HopFeed (FeedHops) also hands each stored record to a consumer off the
 // request path, node's OTLP export: one non-blocking channel send of the
@@ -113,6 +115,12 @@ const hopBlock = 32 << 10
 
 // A record's strings always fit in one block.
 const _ = uint(hopBlock - hopStrings*hopMaxString)
+
+// hopReservePerRecord is the string bytes a store reserves per record when
+// it is made (a call's nine strings come to 150-300 bytes); arenas still
+// grow a block at a time past it. Whether a store reserves at all is
+// hopReserveMax's (hops_norace.go, hops_race.go).
+const hopReservePerRecord = 256
 
 func (e *hopEntry) strings() [hopStrings]string {
 	return [hopStrings]string{e.trace, e.corr, e.consumer, e.orig, e.contract, e.la, e.producer, e.routeURL, e.next}
@@ -248,11 +256,26 @@ func (sh *hopShard) at(i int) (*hopChunk, int) {
 func (sh *hopShard) put(i int, e *hopEntry) {
 	c, j := sh.at(i)
 	if c == nil {
-		first := i / hopChunkSize * hopChunkSize
-		c = &hopChunk{slots: make([]hopSlot, min(hopChunkSize, sh.size-first))}
-		sh.chunks[i/hopChunkSize] = c
+		c = sh.newChunk(i/hopChunkSize, false)
 	}
 	c.put(j, e)
+}
+
+// newChunk makes chunk k, with its arenas' reserve when reserve is set.
+func (sh *hopShard) newChunk(k int, reserve bool) *hopChunk {
+	n := min(hopChunkSize, sh.size-k*hopChunkSize)
+	c := &hopChunk{slots: make([]hopSlot, n)}
+	if reserve {
+		for l := range c.arena {
+			blocks := make([][]byte, (n*hopReservePerRecord+hopBlock-1)/hopBlock)
+			for b := range blocks {
+				blocks[b] = make([]byte, 0, hopBlock)
+			}
+			c.arena[l].blocks = blocks
+		}
+	}
+	sh.chunks[k] = c
+	return c
 }
 
 type hopStore struct {
@@ -286,9 +309,16 @@ func newHopStore(cfg HopConfig, platform, node string) *hopStore {
 		now:      time.Now,
 		shards:   make([]hopShard, shards),
 	}
+	reserve := s.perShard*len(s.shards)*(int(unsafe.Sizeof(hopSlot{}))+2*hopReservePerRecord) <= hopReserveMax
 	for i := range s.shards {
-		s.shards[i].chunks = make([]*hopChunk, (s.perShard+hopChunkSize-1)/hopChunkSize)
-		s.shards[i].size = s.perShard
+		sh := &s.shards[i]
+		sh.chunks = make([]*hopChunk, (s.perShard+hopChunkSize-1)/hopChunkSize)
+		sh.size = s.perShard
+		if reserve {
+			for k := range sh.chunks {
+				sh.newChunk(k, true)
+			}
+		}
 	}
 	return s
 }

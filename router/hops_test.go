@@ -74,6 +74,9 @@ func TestHopStoreLimits(t *testing.T) {
 // allocates nothing (a ring that doubled and copied itself allocated twice
 // its size and stalled calls on the copy).
 func TestHopStoreChunks(t *testing.T) {
+	// A store too big to reserve its memory when made (hopReserveMax).
+	defer func(m int) { hopReserveMax = m }(hopReserveMax)
+	hopReserveMax = 0
 	now := time.Unix(1_800_000_000, 0)
 	const per = hopChunkSize + 10 // per shard: one whole chunk and a partial one
 	const max = hopShards * per
@@ -410,6 +413,43 @@ func BenchmarkRecordHopFed(b *testing.B) {
 			r.recordHop(&c, time.Now())
 		}
 	})
+}
+
+// A store within hopReserveMax takes its memory when it is made: every
+// chunk and the arenas' reserve, so that a new node's heap is what a busy
+// one's is (see hopReserveMax), and recording allocates nothing from the
+// first call on.
+func TestHopStoreReserves(t *testing.T) {
+	defer func(m int) { hopReserveMax = m }(hopReserveMax)
+	hopReserveMax = 64 << 20                 // as in production builds (race builds reserve nothing)
+	s := newHopStore(HopConfig{}, "P", "n1") // the default: 100,000 records
+	var slots, blocks int
+	for i := range s.shards {
+		for _, c := range s.shards[i].chunks {
+			if c == nil {
+				t.Fatal("a chunk of the default store was not made with the store")
+			}
+			slots += len(c.slots)
+			blocks += len(c.arena[0].blocks) + len(c.arena[1].blocks)
+		}
+	}
+	if slots != defaultHopRecords {
+		t.Errorf("%d slots, want %d", slots, defaultHopRecords)
+	}
+	if got, want := blocks*hopBlock, 2*defaultHopRecords*hopReservePerRecord; got < want || got > want+want/8 {
+		t.Errorf("%d arena bytes reserved, want about %d", got, want)
+	}
+	now := time.Now()
+	i := 0
+	e := hopAt("t", "c", now)
+	e.contract = "urn:riv:clinicalprocess:healthcond:description:GetCareDocumentationResponder:2"
+	e.routeURL, e.next = "vaxel://NATIONAL", "https://127.0.0.1:28200/vp"
+	if a := testing.AllocsPerRun(5000, func() { i++; s.add(e) }); a != 0 {
+		t.Errorf("recording into a new store allocates %.2f times, want 0", a)
+	}
+	if s.len() < 5000 {
+		t.Errorf("stored %d", s.len())
+	}
 }
 
 // A stored record holds no pointer, so that the garbage collector marks a
