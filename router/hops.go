@@ -38,12 +38,14 @@ const (
 	defaultHopRecords = 100_000
 	defaultHopAge     = 15 * time.Minute
 	hopShards         = 8
-	// hopChunkSize is how many records a shard allocates at a time. The ring
-	// grows chunk by chunk as records arrive and never moves a record: a
-	// ring that doubled and copied itself made a node allocate twice its
-	// final size in its first minutes, copy megabytes under the shard lock
-	// in the middle of a call, and run the garbage collector far more often,
-	// which showed as tens of milliseconds of stall on a shared CPU.
+	// hopChunkSize is how many records a shard allocates at a time, when
+	// the store is too big to be made whole with its reserve
+	// (hopReserveMax). The ring then grows chunk by chunk as records
+	// arrive, and it never moves a record: a ring that doubled and copied
+	// itself made a node allocate twice its final size in its first
+	// minutes, copy megabytes under the shard lock in the middle of a call,
+	// and run the garbage collector far more often, which showed as tens
+	// of milliseconds of stall on a shared CPU.
 	hopChunkSize = 1024
 )
 
