@@ -79,17 +79,7 @@ func lbCerts(t testing.TB) lbTLS {
 	}
 	pool := x509.NewCertPool()
 	pool.AddCert(ca.Cert)
-	pair := func(r pki.Request) tls.Certificate {
-		is, err := ca.Issue(r)
-		if err != nil {
-			t.Fatal(err)
-		}
-		c, err := tls.X509KeyPair(is.CertPEM, is.KeyPEM)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return c
-	}
+	pair := func(r pki.Request) tls.Certificate { return issuePair(t, ca, r) }
 	loop := []net.IP{net.IPv4(127, 0, 0, 1)}
 	router := pair(pki.Request{CommonName: "router", SerialNumber: lbInstance, IPAddresses: loop})
 	consumer := pair(pki.Request{CommonName: "consumer", SerialNumber: lbSender, Client: true})

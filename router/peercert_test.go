@@ -20,17 +20,7 @@ func TestPeerCertNoAlloc(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pair := func(r pki.Request) tls.Certificate {
-		is, err := ca.Issue(r)
-		if err != nil {
-			t.Fatal(err)
-		}
-		c, err := tls.X509KeyPair(is.CertPEM, is.KeyPEM)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return c
-	}
+	pair := func(r pki.Request) tls.Certificate { return issuePair(t, ca, r) }
 	roots := x509.NewCertPool()
 	roots.AddCert(ca.Cert)
 	sc, cc := net.Pipe()
@@ -64,4 +54,18 @@ func TestPeerCertNoAlloc(t *testing.T) {
 	if c := peerCert(&plain); c != nil {
 		t.Errorf("peerCert on a plain connection = %v, want nil", c.Subject)
 	}
+}
+
+// issuePair issues r from ca as a tls.Certificate.
+func issuePair(t testing.TB, ca *pki.CA, r pki.Request) tls.Certificate {
+	t.Helper()
+	is, err := ca.Issue(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := tls.X509KeyPair(is.CertPEM, is.KeyPEM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
 }
