@@ -268,10 +268,20 @@ func (sh *hopShard) newChunk(k int, reserve bool) *hopChunk {
 	n := min(hopChunkSize, sh.size-k*hopChunkSize)
 	c := &hopChunk{slots: make([]hopSlot, n)}
 	if reserve {
+		// Both arenas' blocks are cut from one allocation, so that its
+		// pages, and the slots', are made resident in a system call each
+		// (prefault) rather than faulted in one by one under the shard
+		// lock as the first laps write them. A block's capacity ends at
+		// its own end: appending never reaches the next one.
+		per := (n*hopReservePerRecord + hopBlock - 1) / hopBlock
+		slab := make([]byte, len(c.arena)*per*hopBlock)
+		prefault(slab)
+		prefault(unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(c.slots))), n*int(unsafe.Sizeof(hopSlot{}))))
 		for l := range c.arena {
-			blocks := make([][]byte, (n*hopReservePerRecord+hopBlock-1)/hopBlock)
+			blocks := make([][]byte, per)
 			for b := range blocks {
-				blocks[b] = make([]byte, 0, hopBlock)
+				o := (l*per + b) * hopBlock
+				blocks[b] = slab[o : o : o+hopBlock]
 			}
 			c.arena[l].blocks = blocks
 		}
