@@ -33,17 +33,20 @@ type callLog struct {
 	prefix []byte       // pre-encoded static fields: `,"node":"n1",…`
 	warn   *slog.Logger // reports dropped lines
 
-	mu      sync.Mutex // guards buf, spare, closed
+	mu      sync.Mutex // guards buf, spare, closed, armed
 	buf     []byte
 	spare   []byte
 	closed  bool
+	armed   bool // a flush is due: a line was queued since the last one
 	dropped atomic.Uint64
+	flushes atomic.Uint64 // flushes run, for the tests
 
 	wmu      sync.Mutex // serializes flushes, so batches reach w in order
 	reported uint64     // dropped count already reported; under wmu
 	lastBig  time.Time  // when a batch last exceeded callLogBufSize; under wmu
 
-	kick chan struct{}
+	wake chan struct{} // a line was queued into an empty queue
+	kick chan struct{} // the queue passed callLogFlushSize
 	stop chan struct{}
 	done chan struct{}
 }
@@ -54,6 +57,7 @@ func newCallLog(w io.Writer, fields []slog.Attr, warn *slog.Logger) *callLog {
 		warn:  warn,
 		buf:   make([]byte, 0, callLogBufSize),
 		spare: make([]byte, 0, callLogBufSize),
+		wake:  make(chan struct{}, 1),
 		kick:  make(chan struct{}, 1),
 		stop:  make(chan struct{}),
 		done:  make(chan struct{}),
@@ -69,15 +73,31 @@ func newCallLog(w io.Writer, fields []slog.Attr, warn *slog.Logger) *callLog {
 // more than callLogMaxPending behind.
 func (l *callLog) Dropped() uint64 { return l.dropped.Load() }
 
+// run writes the queue within callLogFlushEvery of its first line, or at
+// once when it passes callLogFlushSize. With nothing queued it sleeps: a
+// ticker woke an idle node 40 times a second, which with the runtime's
+// spinning after each wake-up was most of an idle node's CPU.
 func (l *callLog) run() {
 	defer close(l.done)
-	t := time.NewTicker(callLogFlushEvery)
-	defer t.Stop()
+	t := time.NewTimer(callLogFlushEvery)
+	t.Stop()
 	for {
+		select {
+		case <-l.wake:
+		case <-l.kick:
+			l.flush()
+			continue
+		case <-l.stop:
+			l.flush()
+			return
+		}
+		t.Reset(callLogFlushEvery)
 		select {
 		case <-t.C:
 		case <-l.kick:
+			t.Stop()
 		case <-l.stop:
+			t.Stop()
 			l.flush()
 			return
 		}
@@ -104,10 +124,12 @@ func (l *callLog) close() {
 func (l *callLog) flush() {
 	l.wmu.Lock()
 	defer l.wmu.Unlock()
+	l.flushes.Add(1)
 	l.mu.Lock()
 	out := l.buf
 	l.buf = l.spare[:0]
 	l.spare = nil
+	l.armed = false
 	l.mu.Unlock()
 	if len(out) > 0 {
 		_, _ = l.w.Write(out)
@@ -141,7 +163,8 @@ func (l *callLog) write(line []byte) {
 		return
 	}
 	l.buf = append(l.buf, line...)
-	n, closed := len(l.buf), l.closed
+	n, closed, arm := len(l.buf), l.closed, !l.armed
+	l.armed = true
 	l.mu.Unlock()
 	switch {
 	case closed:
@@ -149,6 +172,11 @@ func (l *callLog) write(line []byte) {
 	case n >= callLogFlushSize:
 		select {
 		case l.kick <- struct{}{}:
+		default:
+		}
+	case arm:
+		select {
+		case l.wake <- struct{}{}:
 		default:
 		}
 	}

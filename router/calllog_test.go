@@ -235,6 +235,31 @@ func TestCallLogFlushesPeriodically(t *testing.T) {
 	l := newCallLog(&out, nil, nil)
 	defer l.close()
 	ok, _ := testCalls()
+	waitLines := func(n int) {
+		t.Helper()
+		deadline := time.Now().Add(5 * time.Second)
+		for strings.Count(out.String(), "\n") < n {
+			if time.Now().After(deadline) {
+				t.Fatalf("%d lines written without close, want %d", strings.Count(out.String(), "\n"), n)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	l.log(ok, slog.LevelInfo, time.Now())
+	waitLines(1)
+	// A line queued after the writer went idle is flushed too.
+	time.Sleep(3 * callLogFlushEvery)
+	l.log(ok, slog.LevelInfo, time.Now())
+	waitLines(2)
+}
+
+// With nothing queued the writer sleeps: an idle node does not wake up
+// every callLogFlushEvery to flush an empty queue.
+func TestCallLogIdleWriterSleeps(t *testing.T) {
+	var out lockedBuffer
+	l := newCallLog(&out, nil, nil)
+	defer l.close()
+	ok, _ := testCalls()
 	l.log(ok, slog.LevelInfo, time.Now())
 	deadline := time.Now().Add(5 * time.Second)
 	for out.String() == "" {
@@ -242,6 +267,11 @@ func TestCallLogFlushesPeriodically(t *testing.T) {
 			t.Fatal("line not flushed without close")
 		}
 		time.Sleep(5 * time.Millisecond)
+	}
+	before := l.flushes.Load()
+	time.Sleep(12 * callLogFlushEvery)
+	if n := l.flushes.Load() - before; n > 1 {
+		t.Errorf("the idle writer flushed %d times in %v, want at most once", n, 12*callLogFlushEvery)
 	}
 }
 
