@@ -108,9 +108,19 @@ func (l *callLog) run() {
 		select {
 		case <-l.wake:
 		case <-l.kick:
+			l.flush()
 		case <-l.stop:
 			l.flush()
 			return
+		}
+		// Awake: writes stop sending wakes, and one sent before this
+		// point is stale (its line is queued; the ticker will write it).
+		l.mu.Lock()
+		l.sleeping = false
+		l.mu.Unlock()
+		select {
+		case <-l.wake:
+		default:
 		}
 		t.Reset(callLogFlushEvery)
 	}

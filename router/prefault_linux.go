@@ -18,12 +18,15 @@ import (
 // it faulted in on the first write of its first lap, under the shard lock
 // of a call's record. On this project's VMs a fault costs some 11 µs (a
 // paravirtualised MMU): the middle node of the benchmark chain spent about
-// 3 µs per call in them for its first 200,000 calls. Populated in one
-// call, the 59 MB of a default store take about 10 ms.
+// 3 µs per call in them for its first 200,000 calls. Touching 64 MB page
+// by page took 175 ms there, one MADV_POPULATE_WRITE of it 10 ms; the
+// default store (two calls per chunk) takes 16-40 ms when a node starts.
 func prefault(b []byte) bool {
 	ps := os.Getpagesize()
 	// madvise wants a page-aligned start; only whole pages inside b are
-	// populated (Go allocates large objects page-aligned, so that is all).
+	// populated. Go aligns large objects to its own 8 KiB pages, so with
+	// 4 KiB pages that is all of a large allocation; with bigger ones the
+	// edge pages fault in on first write, as without prefault.
 	off := 0
 	if r := int(uintptrOf(b) % uintptr(ps)); r != 0 {
 		off = ps - r
