@@ -98,7 +98,8 @@ type Router struct {
 	// (default 100000; negative: none kept); TraceMaxAge is how long one is
 	// kept (default 15m). A store of up to about 110,000 records reserves
 	// its memory when the node starts (about 59 MB for the default, resident
-	// from the start); a bigger one grows as calls come.
+	// from the start on Linux 5.14 and later); a bigger one grows as calls
+	// come.
 	TraceMaxRecords int           `yaml:"trace_max_records"`
 	TraceMaxAge     time.Duration `yaml:"trace_max_age"`
 	// MaxHops bounds the platforms a call may have crossed before reaching
