@@ -238,9 +238,10 @@ func (c *hopChunk) entry(sl *hopSlot) hopEntry {
 type hopShard struct {
 	mu sync.Mutex
 	// A ring of size slots, n records from start, oldest first. Slot i is
-	// chunks[i/hopChunkSize].slots[i%hopChunkSize]; a chunk is allocated
-	// when its first slot is written (the last one only as long as the
-	// ring needs).
+	// chunks[i/hopChunkSize].slots[i%hopChunkSize]. A store that reserves
+	// makes every chunk with itself; otherwise a chunk is made when its
+	// first slot is written. The last chunk is only as long as the ring
+	// needs.
 	chunks []*hopChunk
 	size   int
 	start  int
@@ -263,6 +264,11 @@ func (sh *hopShard) put(i int, e *hopEntry) {
 	c.put(j, e)
 }
 
+// slotBytes is the memory of c's slots as bytes (they hold no pointer).
+func (c *hopChunk) slotBytes() []byte {
+	return unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(c.slots))), len(c.slots)*int(unsafe.Sizeof(hopSlot{})))
+}
+
 // newChunk makes chunk k, with its arenas' reserve when reserve is set.
 func (sh *hopShard) newChunk(k int, reserve bool) *hopChunk {
 	n := min(hopChunkSize, sh.size-k*hopChunkSize)
@@ -276,7 +282,7 @@ func (sh *hopShard) newChunk(k int, reserve bool) *hopChunk {
 		per := (n*hopReservePerRecord + hopBlock - 1) / hopBlock
 		slab := make([]byte, len(c.arena)*per*hopBlock)
 		prefault(slab)
-		prefault(unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(c.slots))), n*int(unsafe.Sizeof(hopSlot{}))))
+		prefault(c.slotBytes())
 		for l := range c.arena {
 			blocks := make([][]byte, per)
 			for b := range blocks {

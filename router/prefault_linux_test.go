@@ -106,7 +106,7 @@ func TestHopStoreReservePrefaulted(t *testing.T) {
 					count(b[:hopBlock])
 				}
 			}
-			count(wholePages(unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(c.slots))), len(c.slots)*int(unsafe.Sizeof(hopSlot{})))))
+			count(wholePages(c.slotBytes()))
 		}
 	}
 	if all == 0 || in != all {

@@ -57,3 +57,40 @@ func TestP99VerdictUsesGeneratorsOwnLag(t *testing.T) {
 		t.Errorf("with only the whole send lag: verdict %q, want not decidable", got)
 	}
 }
+
+// With a bare chain in the rounds, its ratios against nginx and vaxel's
+// against it are computed per round and printed, in the order computed.
+func TestBareChainRatios(t *testing.T) {
+	var b strings.Builder
+	for rd := 1; rd <= 2; rd++ {
+		for _, v := range []struct {
+			target   string
+			p99, cpu float64
+		}{{direct, 300, 50}, {nginxChain, 2000, 300}, {bareChain, 1000 * float64(rd), 200}, {vaxelChain, 3000, 300}} {
+			fmt.Fprintf(&b, `{"target":%q,"round":%d,"mode":"rate","target_rate":1000,"calls":15000,"rps":1000,"latency_us":{"p50":100,"p90":100,"p99":%g,"max":%g},"send_lag_us":{"p99":10},"gen_lag_us":{"p99":10},"pid_cpu_us_per_call":%g}`+"\n",
+				v.target, rd, v.p99, v.p99, v.cpu)
+		}
+	}
+	f := filepath.Join(t.TempDir(), "results.jsonl")
+	if err := os.WriteFile(f, []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var out strings.Builder
+	s, bad, err := run(f, 3, 300, &out)
+	if err != nil || bad != 0 {
+		t.Fatalf("run: bad %d, err %v", bad, err)
+	}
+	for name, want := range map[string]float64{
+		"p99_bare_chain_over_nginx_chain":          0.75, // 0.5 and 1.0
+		"p99_vaxel_chain_over_bare_chain":          2.25, // 3.0 and 1.5
+		"cpu_per_call_bare_chain_over_nginx_chain": 0.667,
+	} {
+		if got, ok := s.Ratios[name]; !ok || got.Median != want {
+			t.Errorf("%s = %+v, want median %g", name, got, want)
+		}
+	}
+	text := out.String()
+	if i, j := strings.Index(text, "| p99_vaxel_chain_over_nginx_chain |"), strings.Index(text, "| p99_vaxel_chain_over_bare_chain |"); i < 0 || j < 0 || j < i {
+		t.Errorf("ratios not printed in the order computed:\n%s", text)
+	}
+}
