@@ -9,6 +9,7 @@ import (
 	"errors"
 	"log/slog"
 	"net"
+	"net/netip"
 	"strconv"
 	"strings"
 	"time"
@@ -83,14 +84,17 @@ func (r *Router) handle(ctx *fasthttp.RequestCtx, overTLS bool) {
 	if !overTLS {
 		c.listener = "http"
 	}
-	c.corrID = string(peekHeader(&ctx.Request.Header, hdrCorrelationID))
+	// The call's strings are kept in in (inbound.str): valid until the
+	// handler returns.
+	c.corrID = in.str(peekHeader(&ctx.Request.Header, hdrCorrelationID))
 	if c.corrID == "" {
-		c.corrID = newUUID()
+		var id [36]byte
+		c.corrID = in.str(appendUUID(id[:0]))
 	}
-	c.traceID, c.parentSpanID = traceOf(peekHeader(&ctx.Request.Header, hdrTraceparent))
+	c.traceID, c.parentSpanID = traceOf(peekHeader(&ctx.Request.Header, hdrTraceparent), in)
 	c.spanID = newSpanID()
 
-	if code, detail := r.identify(ctx, &c, overTLS); code != 0 {
+	if code, detail := r.identify(ctx, &c, overTLS, in); code != 0 {
 		r.fault(ctx, &c, code, detail)
 		return
 	}
@@ -114,11 +118,11 @@ func (r *Router) handle(ctx *fasthttp.RequestCtx, overTLS bool) {
 				r.fault(ctx, &c, CodeVP015, "Inkommande begäran är ej korrekt utformat och kan därför inte behandlas.")
 				return
 			}
-			r.cfg.Logger.Warn("MTOM/XOP not fully supported, a binary attachment could be missing", "correlation_id", c.corrID)
+			r.cfg.Logger.Warn("MTOM/XOP not fully supported, a binary attachment could be missing", "correlation_id", strings.Clone(c.corrID))
 			body = env
 		}
 		var err error
-		if info, err = ReadRequest(body); err != nil {
+		if info, err = readRequest(body, true); err != nil {
 			r.fault(ctx, &c, CodeVP015, err.Error())
 			return
 		}
@@ -135,13 +139,13 @@ func (r *Router) handle(ctx *fasthttp.RequestCtx, overTLS bool) {
 
 	// VP013: who may set the original consumer (skltp-vp.md §2.4).
 	if orig := peekHeader(&ctx.Request.Header, hdrOriginalConsumer); orig != nil {
-		c.origIn = string(orig)
+		c.origIn = in.str(orig)
 		if !c.internal && len(r.cfg.OriginalConsumerAllowList) > 0 && !listedFold(r.cfg.OriginalConsumerAllowList, strings.TrimSpace(c.sender)) {
 			if r.cfg.RejectOriginalConsumer {
 				r.fault(ctx, &c, CodeVP013, DetailOriginalConsumerNotAllowed())
 				return
 			}
-			r.cfg.Logger.Warn("sender not allowed to set "+hdrOriginalConsumer, "sender", c.sender, "correlation_id", c.corrID)
+			r.cfg.Logger.Warn("sender not allowed to set "+hdrOriginalConsumer, "sender", strings.Clone(c.sender), "correlation_id", strings.Clone(c.corrID))
 		}
 	}
 
@@ -221,7 +225,7 @@ func (r *Router) endBody(ctx *fasthttp.RequestCtx, in *inbound) {
 // returns the fault of skltp-vp.md §2.3/§2.6. Loop protection runs on both
 // listeners: the reference checks only its plain-HTTP listener, which leaves
 // direct TLS chains unprotected (a deliberate improvement, product.md §5).
-func (r *Router) identify(ctx *fasthttp.RequestCtx, c *call, overTLS bool) (Code, string) {
+func (r *Router) identify(ctx *fasthttp.RequestCtx, c *call, overTLS bool, in *inbound) (Code, string) {
 	h := &ctx.Request.Header
 	if overTLS {
 		cert := peerCert(ctx)
@@ -234,7 +238,7 @@ func (r *Router) identify(ctx *fasthttp.RequestCtx, c *call, overTLS bool) (Code
 		}
 		c.sender = id
 	} else {
-		ip := remoteIP(ctx)
+		ip := remoteIP(ctx, in)
 		if !r.cfg.HTTPAllowList.Allowed(ip) {
 			return CodeVP011, DetailNotWhitelisted(ip, "CamelNettyRemoteAddress")
 		}
@@ -244,8 +248,8 @@ func (r *Router) identify(ctx *fasthttp.RequestCtx, c *call, overTLS bool) (Code
 			}
 			// An internal call (AGP, EI): trusted sender, no history
 			// check or entry; the history it carries goes on unchanged.
-			c.sender, c.internal = string(sid), true
-			c.history = string(peekHeader(h, hdrRoutingHistory))
+			c.sender, c.internal = in.str(sid), true
+			c.history = in.str(peekHeader(h, hdrRoutingHistory))
 			return 0, ""
 		}
 		cert, err := CertFromHeader(string(peekHeader(h, r.cfg.CertHeader)))
@@ -263,7 +267,7 @@ func (r *Router) identify(ctx *fasthttp.RequestCtx, c *call, overTLS bool) (Code
 		}
 		c.sender = id
 	}
-	hist := string(peekHeader(h, hdrRoutingHistory))
+	hist := in.str(peekHeader(h, hdrRoutingHistory))
 	if hist == "" {
 		hist = c.sender
 	} else {
@@ -287,7 +291,7 @@ func (r *Router) identify(ctx *fasthttp.RequestCtx, c *call, overTLS bool) (Code
 			return CodeVP014, DetailTooManyHops(crossed, r.cfg.MaxHops)
 		}
 	}
-	c.history = hist + "#" + r.cfg.InstanceID
+	c.history = in.join(hist, "#", r.cfg.InstanceID)
 	return 0, ""
 }
 
@@ -498,7 +502,8 @@ func (r *Router) forward(ctx *fasthttp.RequestCtx, c *call, body []byte, in *inb
 	if streaming {
 		// The consumer's response owns pb now; fasthttp closes it once
 		// the body is written, which releases the producer connection.
-		pb.log, pb.url, pb.corrID = r.cfg.Logger, url, c.corrID
+		// pb outlives the handler, and with it the call's strings.
+		pb.log, pb.url, pb.corrID = r.cfg.Logger, url, strings.Clone(c.corrID)
 		ctx.SetBodyStream(pb, max(pb.length, -1))
 		pb = nil
 	} else {
@@ -595,10 +600,11 @@ func peerCert(ctx *fasthttp.RequestCtx) *x509.Certificate {
 	return nil
 }
 
-func remoteIP(ctx *fasthttp.RequestCtx) string {
+func remoteIP(ctx *fasthttp.RequestCtx, in *inbound) string {
 	if a, ok := ctx.RemoteAddr().(*net.TCPAddr); ok {
-		if v4 := a.IP.To4(); v4 != nil {
-			return v4.String()
+		if ip, ok := netip.AddrFromSlice(a.IP); ok {
+			var b [64]byte
+			return in.str(ip.Unmap().AppendTo(b[:0]))
 		}
 		return a.IP.String()
 	}
@@ -621,22 +627,21 @@ func needsRecode(enc string, body []byte) bool {
 	return enc != "" && !strings.HasPrefix(strings.ToUpper(enc), "UTF-8")
 }
 
-func newUUID() string {
+// appendUUID appends a random (version 4) UUID.
+func appendUUID(dst []byte) []byte {
 	var b [16]byte
 	_, _ = rand.Read(b[:])
 	b[6] = b[6]&0x0f | 0x40
 	b[8] = b[8]&0x3f | 0x80
-	var s [36]byte
-	hex.Encode(s[0:8], b[0:4])
-	s[8] = '-'
-	hex.Encode(s[9:13], b[4:6])
-	s[13] = '-'
-	hex.Encode(s[14:18], b[6:8])
-	s[18] = '-'
-	hex.Encode(s[19:23], b[8:10])
-	s[23] = '-'
-	hex.Encode(s[24:], b[10:])
-	return string(s[:])
+	dst = hex.AppendEncode(dst, b[0:4])
+	dst = append(dst, '-')
+	dst = hex.AppendEncode(dst, b[4:6])
+	dst = append(dst, '-')
+	dst = hex.AppendEncode(dst, b[6:8])
+	dst = append(dst, '-')
+	dst = hex.AppendEncode(dst, b[8:10])
+	dst = append(dst, '-')
+	return hex.AppendEncode(dst, b[10:])
 }
 
 // newSpanID returns a random span id; never the zero id, which W3C
@@ -655,16 +660,17 @@ func newSpanID() [8]byte {
 // and the parent is zero. A traceparent whose trace id is valid but whose
 // parent-id is not keeps the trace (the chain's records still join) without
 // a parent.
-func traceOf(tp []byte) (trace string, parent [8]byte) {
+func traceOf(tp []byte, in *inbound) (trace string, parent [8]byte) {
 	if len(tp) >= 55 && tp[2] == '-' && tp[35] == '-' && isLowerHex(tp[3:35]) && !bytes.Equal(tp[3:35], zeroTrace) {
 		if tp[52] == '-' && isLowerHex(tp[36:52]) && !bytes.Equal(tp[36:52], zeroTrace[:16]) {
 			_, _ = hex.Decode(parent[:], tp[36:52])
 		}
-		return string(tp[3:35]), parent
+		return in.str(tp[3:35]), parent
 	}
 	var b [16]byte
 	_, _ = rand.Read(b[:])
-	return hex.EncodeToString(b[:]), parent
+	var h [32]byte
+	return in.str(hex.AppendEncode(h[:0], b[:])), parent
 }
 
 // appendTraceparent appends the traceparent sent downstream: this call's

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/hex"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -505,8 +506,14 @@ func (r *Router) FeedHops(size int) *HopFeed {
 }
 
 func (f *HopFeed) offer(sl *hopEntry) {
+	// The queue outlives the call, and the call's strings do not
+	// (inbound.str): the queued record gets copies. Those from the catalog
+	// and the platform table (producer, routeURL, next) are not the call's.
+	e := *sl
+	e.trace, e.corr, e.consumer = strings.Clone(e.trace), strings.Clone(e.corr), strings.Clone(e.consumer)
+	e.orig, e.contract, e.la = strings.Clone(e.orig), strings.Clone(e.contract), strings.Clone(e.la)
 	select {
-	case f.ch <- *sl:
+	case f.ch <- e:
 	default:
 		f.dropped.Add(1)
 	}

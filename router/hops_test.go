@@ -322,7 +322,9 @@ func TestTraceOf(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			gotTrace, gotParent := traceOf([]byte(tc.tp))
+			in := getInbound()
+			defer in.release()
+			gotTrace, gotParent := traceOf([]byte(tc.tp), in)
 			if (gotTrace == trace) != tc.keepTrace || len(gotTrace) != 32 || !isLowerHex([]byte(gotTrace)) {
 				t.Errorf("trace = %q, keep %s: %v", gotTrace, trace, tc.keepTrace)
 			}

@@ -111,10 +111,17 @@ func (e *SyntaxError) Error() string {
 // that start tag is neither parsed nor validated. Input may be UTF-8,
 // UTF-16 (BOM or byte pattern), or a declared ISO-8859-1/windows-1252.
 // Errors are *SyntaxError.
-func ReadRequest(body []byte) (RequestInfo, error) {
+func ReadRequest(body []byte) (RequestInfo, error) { return readRequest(body, false) }
+
+// readRequest is ReadRequest; with alias, the strings of the result may
+// share memory with body instead of being copied (the call handler's
+// request path, which reads them only while body is unchanged; see
+// inbound.str).
+func readRequest(body []byte, alias bool) (RequestInfo, error) {
 	var info RequestInfo
 	buf, detected, transcoded := rivtaSniffUTF16(body)
 	p := rivtaGetParser(buf)
+	p.alias = alias
 	defer p.release()
 
 	decl, err := p.readDecl()
@@ -211,7 +218,7 @@ func (p *rivtaParser) readAddress(info *RequestInfo) error {
 			if rivtaSpaceOnly(raw) {
 				return nil
 			}
-			info.LogicalAddress, info.AddressFound = rivtaText(raw, true), true
+			info.LogicalAddress, info.AddressFound = p.text(raw), true
 			return nil
 		}
 		d := rivtaAppendCharData(make([]byte, 0, len(raw)), raw, false)
@@ -223,17 +230,26 @@ func (p *rivtaParser) readAddress(info *RequestInfo) error {
 		if rivtaSpaceOnly(raw) {
 			return nil
 		}
-		info.LogicalAddress, info.AddressFound = rivtaText(raw, true), true
+		info.LogicalAddress, info.AddressFound = p.text(raw), true
 	case rivtaTokComment:
 		// XMLStreamReader.isWhiteSpace is false for comments and getText
 		// returns the comment, so the reference routes on it.
-		info.LogicalAddress, info.AddressFound = rivtaText(raw, true), true
+		info.LogicalAddress, info.AddressFound = p.text(raw), true
 	default:
 		// The reference calls getText on a non-text event, which throws an
 		// IllegalStateException (a fault without VP code, not VP015).
 		return &SyntaxError{Msg: "Not a textual event (" + k.woodstoxName() + ")", Offset: p.pos}
 	}
 	return nil
+}
+
+// text is rivtaText(raw, true), sharing raw's memory in alias mode when
+// there is nothing to normalise.
+func (p *rivtaParser) text(raw []byte) string {
+	if p.alias && bytes.IndexByte(raw, '\r') < 0 {
+		return aliasString(raw)
+	}
+	return rivtaText(raw, true)
 }
 
 func rivtaText(raw []byte, normalizeCR bool) string {
@@ -775,6 +791,9 @@ type rivtaParser struct {
 	attrs []rivtaAttr // attributes of the current start tag, without xmlns
 	ns    []rivtaNS   // declarations in scope, innermost last
 	stack []rivtaElem
+
+	// alias: strings taken from buf share its memory (readRequest).
+	alias bool
 }
 
 var rivtaParserPool = sync.Pool{New: func() any { return new(rivtaParser) }}
@@ -2215,6 +2234,9 @@ func (p *rivtaParser) nsValue(i int) string {
 	d := &p.ns[i]
 	raw := p.buf[d.value.s:d.value.e]
 	if !d.norm {
+		if p.alias {
+			return aliasString(raw)
+		}
 		return string(raw)
 	}
 	return string(rivtaAppendCharData(make([]byte, 0, len(raw)), raw, true))

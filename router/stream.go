@@ -74,6 +74,7 @@ import (
 	"log/slog"
 	"sync"
 	"time"
+	"unsafe"
 
 	"github.com/valyala/fasthttp"
 )
@@ -121,9 +122,21 @@ type inbound struct {
 	streamed bool
 	info     RequestInfo // ReadRequest(body), when streamed
 	length   int         // Content-Length of the whole body, or -1 (chunked)
+	// spent is the pooled buffer readMore replaced: strings of the call
+	// may still share its memory, so it goes back to the pool only when
+	// the call ends.
+	spent *[]byte
+
+	// strs holds the call's own strings (str): ids, sender, history,
+	// original consumer. Its capacity is kept across calls.
+	strs []byte
 }
 
-var inbounds = sync.Pool{New: func() any { return new(inbound) }}
+// callStrs is the capacity of inbound.strs: a call's ids, sender, history
+// and original consumer come to about 200 bytes.
+const callStrs = 1024
+
+var inbounds = sync.Pool{New: func() any { return &inbound{strs: make([]byte, 0, callStrs)} }}
 
 func getInbound() *inbound { return inbounds.Get().(*inbound) }
 
@@ -131,8 +144,50 @@ func (in *inbound) release() {
 	if in.bufp != nil {
 		putBuf(in.bufp)
 	}
-	*in = inbound{}
+	if in.spent != nil {
+		putBuf(in.spent)
+	}
+	*in = inbound{strs: in.strs[:0]}
 	inbounds.Put(in)
+}
+
+// str returns b as a string without allocating: the bytes are copied into
+// in.strs, which is reused by the next call once this one has released in.
+// The request path's strings (the call's ids, sender, history, contract,
+// logical address; the last two share the request body's memory, see
+// readRequest) are therefore valid only until the handler returns. Whatever
+// keeps one longer must copy it: the hop feed (HopFeed.offer), a streamed
+// response (producerBody.corrID). A string that does not fit in what is
+// left of in.strs is allocated, as before.
+func (in *inbound) str(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	if len(in.strs)+len(b) > cap(in.strs) {
+		return string(b)
+	}
+	n := len(in.strs)
+	in.strs = append(in.strs, b...)
+	return aliasString(in.strs[n:])
+}
+
+// join returns a+sep+b as str does.
+func (in *inbound) join(a, sep, b string) string {
+	n := len(in.strs)
+	if n+len(a)+len(sep)+len(b) > cap(in.strs) {
+		return a + sep + b
+	}
+	in.strs = append(append(append(in.strs, a...), sep...), b...)
+	return aliasString(in.strs[n:])
+}
+
+// aliasString is b as a string that shares b's memory. The caller
+// guarantees that b does not change while the string is in use.
+func aliasString(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	return unsafe.String(unsafe.SliceData(b), len(b))
 }
 
 // inStream is the server's request body stream with MaxBodySize enforced.
@@ -242,7 +297,7 @@ func (r *Router) readBody(ctx *fasthttp.RequestCtx, in *inbound) bool {
 	// More follows. Stream, if the first bytes are enough to route.
 	whole := rivtaContainsFold(ctx.Request.Header.ContentType(), "application/xop+xml")
 	for !whole {
-		info, err := ReadRequest(in.body)
+		info, err := readRequest(in.body, true)
 		if err == nil && info.ContractFound {
 			if needsRecode(info.Encoding, in.body) {
 				break
@@ -276,8 +331,8 @@ func (r *Router) readMore(ctx *fasthttp.RequestCtx, in *inbound, size int) bool 
 		b = make([]byte, len(in.body), size)
 		copy(b, in.body)
 		if in.bufp != nil {
-			putBuf(in.bufp)
-			in.bufp = nil
+			// Kept until the call ends: its strings may share the buffer.
+			in.spent, in.bufp = in.bufp, nil
 		}
 	}
 	n, err := in.src.fill(b[len(b):size])
