@@ -95,7 +95,7 @@ type Config struct {
 	Logger   *slog.Logger
 	// CallLogWriter, when set, takes the per-call lines off slog: they are
 	// encoded as the JSON line slog's JSON handler would write, queued and
-	// written to CallLogWriter in batches (every ~25 ms or 64 KiB), and
+	// written to CallLogWriter in batches (every ~100 ms or 64 KiB), and
 	// flushed when Run returns. Use it only when Logger is a JSON logger
 	// writing to the same place; nil logs calls through Logger. Logger's
 	// level still applies. CallLogFields are the static attributes Logger
