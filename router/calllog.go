@@ -22,13 +22,13 @@ import (
 
 // A batch goes out every callLogFlushEvery or once callLogFlushSize is
 // queued; at 1,000 calls/s the two coincide (about 600 bytes a line). Each
-// write(2) is a system call that wakes the Go runtime's monitor thread on
-// an otherwise quiet node, and on a node with one CPU that thread then
-// takes the processor from the call goroutines for a while: at 25 ms the
-// three nodes of scripts/bench-chain made 5 % more context switches than
-// the bare fasthttp chain, at 100 ms about 1 % (docs/benchmarks.md). A line
-// reaches the log within 100 ms, well inside what an operator tailing it
-// notices.
+// write(2) enters the runtime's system call path, which wakes its monitor
+// thread (sysmon) when the node was idle a moment before; sysmon then polls
+// every 20 µs for up to a millisecond and moves the processor between
+// threads. At 25 ms the three nodes of scripts/bench-chain made 7 % more
+// context switches than the bare fasthttp chain, at 100 ms 2–3 %
+// (docs/benchmarks.md). A line reaches the log within 100 ms, well inside
+// what an operator tailing it notices.
 const (
 	callLogFlushEvery  = 100 * time.Millisecond
 	callLogFlushSize   = 64 << 10             // flush early once this much is queued
