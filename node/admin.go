@@ -48,11 +48,16 @@ type admin struct {
 
 	metrics http.Handler   // GET /metrics (metrics.go)
 	scrape  scrapeListener // admin.metrics_addr, when set
+
+	// localBusy holds a token per local integrations answer being
+	// computed (integrations.go, maxLocalConcurrent).
+	localBusy chan struct{}
 }
 
 func newAdmin(n *Node) (*admin, error) {
 	var err error
-	a := &admin{n: n, allow: map[string]bool{}, nodes: map[string]bool{strings.ToLower(n.cfg.Node.Name): true}}
+	a := &admin{n: n, allow: map[string]bool{}, nodes: map[string]bool{strings.ToLower(n.cfg.Node.Name): true},
+		localBusy: make(chan struct{}, maxLocalConcurrent)}
 	for _, id := range n.cfg.Admin.Allow {
 		a.allow[strings.ToLower(id)] = true
 	}

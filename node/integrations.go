@@ -46,6 +46,12 @@ const (
 	// maxLocalChecks bounds the authorization lookups of a local answer
 	// (well under a second: a lookup costs about 100 ns).
 	maxLocalChecks = 5_000_000
+	// maxLocalConcurrent bounds the local answers a node computes at once.
+	// Every federated platform's nodes may ask for them; without a bound,
+	// a few peers' walks at once would take every CPU from the node's
+	// router. One asked beyond it answers 503 at once, and the walk asks
+	// the platform's next node.
+	maxLocalConcurrent = 2
 	// maxLookups bounds the per-address questions a walk asks other
 	// platforms when their edge list has no exact match (wildcard and
 	// HSA-climb routes, dead-end reasons).
@@ -178,6 +184,14 @@ func (a *admin) integrations(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if local {
+		select {
+		case a.localBusy <- struct{}{}:
+			defer func() { <-a.localBusy }()
+		default:
+			w.Header().Set("Retry-After", "1")
+			httpError(w, http.StatusServiceUnavailable, fmt.Errorf("integrations: this node is computing %d local answers already; retry, or ask another node of the platform", maxLocalConcurrent))
+			return
+		}
 		out := a.localIntegrations(f, time.Now())
 		if strings.HasPrefix(actorOf(r), "federation:") {
 			hideProducerURLs(out)

@@ -2,6 +2,8 @@ package node
 
 import (
 	"encoding/json"
+	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
@@ -286,5 +288,34 @@ func TestIntegrationsQueryValidation(t *testing.T) {
 	f, all, local, err := parseIntegrationsQuery(v)
 	if err != nil || !all || !local || f != (IntegrationsFilter{Consumer: "SE-C", Producer: "SE-P", Contract: "urn:x", LogicalAddress: "SE-LA"}) {
 		t.Errorf("parse = %+v %v %v %v", f, all, local, err)
+	}
+}
+
+// A node computes at most maxLocalConcurrent local answers at once: one
+// asked beyond that is refused at once with 503 and Retry-After (the
+// asking walk then tries the platform's next node), and the bound frees
+// again as answers finish.
+func TestIntegrationsLocalBounded(t *testing.T) {
+	a := &admin{localBusy: make(chan struct{}, maxLocalConcurrent)}
+	for range maxLocalConcurrent {
+		a.localBusy <- struct{}{} // answers in progress
+	}
+	ask := func() *httptest.ResponseRecorder {
+		w := httptest.NewRecorder()
+		a.integrations(w, httptest.NewRequest(http.MethodGet, integrationsPath+"?local=1&consumer=SE-C1", nil))
+		return w
+	}
+	w := ask()
+	if w.Code != http.StatusServiceUnavailable || w.Header().Get("Retry-After") == "" {
+		t.Fatalf("local answer while %d are computed: %d %q (Retry-After %q), want 503 with Retry-After", maxLocalConcurrent, w.Code, w.Body, w.Header().Get("Retry-After"))
+	}
+	if len(a.localBusy) != maxLocalConcurrent {
+		t.Errorf("a refused request changed the count of answers in progress to %d", len(a.localBusy))
+	}
+	// Invalid queries are still answered 400 first, whatever the load.
+	w = httptest.NewRecorder()
+	a.integrations(w, httptest.NewRequest(http.MethodGet, integrationsPath+"?local=1&colour=red", nil))
+	if w.Code != http.StatusBadRequest {
+		t.Errorf("an invalid query under load: %d, want 400", w.Code)
 	}
 }
