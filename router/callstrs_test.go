@@ -2,7 +2,9 @@ package router
 
 import (
 	"context"
+	"log/slog"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -94,5 +96,49 @@ func TestInboundStr(t *testing.T) {
 	}
 	if cap(in.strs) != callStrs {
 		t.Errorf("the buffer grew to %d: strings already handed out would point at the old one", cap(in.strs))
+	}
+}
+
+// keepHandler is a slog handler that keeps every record, as a batching
+// exporter does.
+type keepHandler struct {
+	mu   sync.Mutex
+	recs []slog.Record
+}
+
+func (h *keepHandler) Enabled(context.Context, slog.Level) bool { return true }
+func (h *keepHandler) Handle(_ context.Context, r slog.Record) error {
+	h.mu.Lock()
+	h.recs = append(h.recs, r.Clone())
+	h.mu.Unlock()
+	return nil
+}
+func (h *keepHandler) WithAttrs([]slog.Attr) slog.Handler { return h }
+func (h *keepHandler) WithGroup(string) slog.Handler      { return h }
+
+// Calls logged through slog (no CallLogWriter) hand the handler copies: a
+// handler may keep a record after the call, whose own strings are reused.
+func TestSlogCallLineOutlivesTheCallsStrings(t *testing.T) {
+	r := mtRouter(t, mtCatalog(t, mtProducerServer(t)))
+	h := &keepHandler{}
+	r.cfg.LogCalls, r.cfg.Logger = true, slog.New(h)
+	if st := mtChainCall(r, "corr-first", strings.Repeat("1", 32), "SE0000000001-ORIG#first_env"); st != 200 {
+		t.Fatalf("status %d", st)
+	}
+	for i := range 3 {
+		if st := mtChainCall(r, "corr-later-"+string(rune('a'+i)), strings.Repeat(string(rune('2'+i)), 32), "SE0000000009-LATER#later_env"); st != 200 {
+			t.Fatalf("status %d", st)
+		}
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if len(h.recs) == 0 {
+		t.Fatal("no call logged")
+	}
+	got := map[string]string{}
+	h.recs[0].Attrs(func(a slog.Attr) bool { got[a.Key] = a.Value.String(); return true })
+	if got["correlation_id"] != "corr-first" || got["trace_id"] != strings.Repeat("1", 32) || got["sender"] != mtConsumer ||
+		got["original_consumer"] != "SE0000000001-ORIG" || got["contract"] != mtContract {
+		t.Errorf("the first call's kept log record changed after later calls: %v", got)
 	}
 }

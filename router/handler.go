@@ -557,20 +557,22 @@ func (r *Router) logCall(c *call) {
 		}
 		return
 	}
+	// The call's strings live only until the handler returns
+	// (inbound.str); a slog handler may keep a record's values longer.
 	attrs := []slog.Attr{
 		slog.String("event", "call"),
-		slog.String("correlation_id", c.corrID),
-		slog.String("trace_id", c.traceID),
+		slog.String("correlation_id", strings.Clone(c.corrID)),
+		slog.String("trace_id", strings.Clone(c.traceID)),
 		slog.String("listener", c.listener),
-		slog.String("sender", c.sender),
-		slog.String("contract", c.info.Contract),
-		slog.String("logical_address", c.info.LogicalAddress),
+		slog.String("sender", strings.Clone(c.sender)),
+		slog.String("contract", strings.Clone(c.info.Contract)),
+		slog.String("logical_address", strings.Clone(c.info.LogicalAddress)),
 		slog.String("rivversion", c.info.Profile.String()),
 		slog.Int("status", c.status),
 		slog.Float64("duration_ms", float64(time.Since(c.start).Microseconds())/1000),
 	}
 	if c.origIn != "" {
-		attrs = append(attrs, slog.String("original_consumer", c.origIn))
+		attrs = append(attrs, slog.String("original_consumer", strings.Clone(c.origIn)))
 	}
 	if c.target.URL != "" {
 		attrs = append(attrs, slog.String("producer", c.target.Producer), slog.String("url", c.target.URL),

@@ -506,6 +506,12 @@ func (r *Router) FeedHops(size int) *HopFeed {
 }
 
 func (f *HopFeed) offer(sl *hopEntry) {
+	if len(f.ch) == cap(f.ch) {
+		// Full: drop without copying (the select below still decides
+		// when the reader takes one in between).
+		f.dropped.Add(1)
+		return
+	}
 	// The queue outlives the call, and the call's strings do not
 	// (inbound.str): the queued record gets copies. Those from the catalog
 	// and the platform table (producer, routeURL, next) are not the call's.

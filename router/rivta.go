@@ -806,6 +806,7 @@ func rivtaGetParser(buf []byte) *rivtaParser {
 	p.xml11, p.doctype, p.pendingEnd = false, false, false
 	p.content, p.cur, p.endName = rivtaSpan{}, rivtaElem{}, rivtaSpan{}
 	p.attrs, p.ns, p.stack = p.attrs[:0], p.ns[:0], p.stack[:0]
+	p.alias = false // only readRequest asks for it
 	return p
 }
 
