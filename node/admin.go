@@ -611,6 +611,9 @@ func (a *admin) write(w http.ResponseWriter, r *http.Request, typ command.Type, 
 		httpError(w, http.StatusServiceUnavailable, err)
 		return
 	}
+	// Applied here (this node leads): the router routes by it before the
+	// answer goes out.
+	a.n.publishCatalog()
 	code := http.StatusOK
 	out := map[string]any{"version": res.Seq, "changes": res.Applied}
 	switch {

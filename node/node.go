@@ -46,6 +46,8 @@ type Node struct {
 	mu        sync.Mutex // guards adminAddr, warned
 	adminAddr string
 	warned    map[string]bool
+
+	pubMu sync.Mutex // serializes publishCatalog
 }
 
 // Option adjusts how New builds a node.
@@ -267,6 +269,18 @@ func (n *Node) AdminAddr() string {
 // Catalog returns the catalog the router serves from.
 func (n *Node) Catalog() *tak.Catalog { return n.store.Current() }
 
+// publishCatalog hands the router the store's current catalog. A goroutine
+// does it on every change of the store; a write through the admin API does
+// it too before it answers, so that a call sent after the acknowledged
+// write is routed by it on the node that applied it (the goroutine may run
+// later). The lock keeps the two from storing out of order: each reads
+// Current under it, and Current only moves forward.
+func (n *Node) publishCatalog() {
+	n.pubMu.Lock()
+	n.router.SetCatalog(n.store.Current())
+	n.pubMu.Unlock()
+}
+
 // Run starts the node and blocks until ctx is cancelled. Start order:
 // catalog (Raft) → bootstrap if new → router fed by catalog changes → admin
 // API. Stop order is the reverse, for a reason each: the admin API stops
@@ -324,7 +338,7 @@ func (n *Node) Run(ctx context.Context) error {
 	}()
 	rtCtx, stopRouter := context.WithCancel(context.Background())
 	rtDone := make(chan error, 1)
-	n.router.SetCatalog(n.store.Current())
+	n.publishCatalog()
 	go func() { rtDone <- n.router.Run(rtCtx) }()
 	feedDone := make(chan struct{})
 	go func() {
@@ -334,7 +348,7 @@ func (n *Node) Run(ctx context.Context) error {
 			case <-rtCtx.Done():
 				return
 			case <-n.store.Changed():
-				n.router.SetCatalog(n.store.Current())
+				n.publishCatalog()
 			}
 		}
 	}()
