@@ -157,8 +157,9 @@ func (in *inbound) release() {
 // logical address; the last two share the request body's memory, see
 // readRequest) are therefore valid only until the handler returns. Whatever
 // keeps one longer must copy it: the hop feed (HopFeed.offer), a streamed
-// response (producerBody.corrID). A string that does not fit in what is
-// left of in.strs is allocated, as before.
+// response (producerBody.corrID), a slog handler (logCall, the warnings in
+// handle). A string that does not fit in what is left of in.strs is
+// allocated, as before.
 func (in *inbound) str(b []byte) string {
 	if len(b) == 0 {
 		return ""
