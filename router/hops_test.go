@@ -73,6 +73,30 @@ func TestHopStoreLimits(t *testing.T) {
 // its bound, and never moves a record: once it has wrapped, adding a record
 // allocates nothing (a ring that doubled and copied itself allocated twice
 // its size and stalled calls on the copy).
+// Expired records are never returned and are dropped within
+// hopExpireEvery of expiring (add looks at the oldest record only that
+// often).
+func TestHopStoreExpiresWithinASecond(t *testing.T) {
+	t0 := time.Unix(1_800_000_000, 0)
+	now := t0
+	s := newHopStore(HopConfig{MaxRecords: 100, MaxAge: 100 * time.Millisecond}, "P", "n1")
+	s.now = func() time.Time { return now }
+	s.add(hopAt("old", "c-old", now))
+	now = t0.Add(500 * time.Millisecond)
+	s.add(hopAt("a", "c-a", now))
+	if got := s.lookup("old"); len(got) != 0 {
+		t.Errorf("expired record returned: %v", got)
+	}
+	if got := s.lookup("a"); len(got) != 1 {
+		t.Errorf("fresh record: %v", got)
+	}
+	now = t0.Add(hopExpireEvery)
+	s.add(hopAt("b", "c-b", now))
+	if got := s.len(); got != 1 {
+		t.Errorf("%d records a second on, want 1 (b): old and a expired", got)
+	}
+}
+
 func TestHopStoreChunks(t *testing.T) {
 	// A store too big to reserve its memory when made (hopReserveMax).
 	defer func(m int) { hopReserveMax = m }(hopReserveMax)
