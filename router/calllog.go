@@ -246,7 +246,7 @@ func appendCallLine(b, prefix []byte, c *call, lvl slog.Level, now time.Time) []
 	b = append(b, `,"status":`...)
 	b = strconv.AppendInt(b, int64(c.status), 10)
 	b = append(b, `,"duration_ms":`...)
-	b = appendJSONFloat(b, float64(now.Sub(c.start).Microseconds())/1000)
+	b = appendJSONMillis(b, now.Sub(c.start).Microseconds())
 	if c.origIn != "" {
 		b = append(b, `,"original_consumer":`...)
 		b = appendJSONString(b, c.origIn)
@@ -257,7 +257,7 @@ func appendCallLine(b, prefix []byte, c *call, lvl slog.Level, now time.Time) []
 		b = append(b, `,"url":`...)
 		b = appendJSONString(b, c.target.URL)
 		b = append(b, `,"producer_ms":`...)
-		b = appendJSONFloat(b, float64(c.prt.Microseconds())/1000)
+		b = appendJSONMillis(b, c.prt.Microseconds())
 	}
 	if c.code != 0 {
 		b = append(b, `,"error_code":`...)
@@ -320,6 +320,29 @@ func appendJSONAttr(b []byte, a slog.Attr) []byte {
 		}
 	}
 	return b
+}
+
+// appendJSONMillis appends us microseconds as milliseconds, exactly as
+// appendJSONFloat(b, float64(us)/1000) does, without strconv's float
+// formatting (a third of the line's cost). Below 2^53/1000 µs (285 years)
+// distinct thousandths are distinct float64s, so the shortest form
+// AppendFloat finds is the decimal itself: the integer part, then up to
+// three digits with trailing zeros dropped.
+func appendJSONMillis(b []byte, us int64) []byte {
+	if us < 0 || us >= 1<<53/1000 {
+		return appendJSONFloat(b, float64(us)/1000)
+	}
+	b = strconv.AppendInt(b, us/1000, 10)
+	frac := us % 1000
+	if frac == 0 {
+		return b
+	}
+	d := [4]byte{'.', byte('0' + frac/100), byte('0' + frac/10%10), byte('0' + frac%10)}
+	n := 4
+	for d[n-1] == '0' {
+		n--
+	}
+	return append(b, d[:n]...)
 }
 
 // appendJSONFloat formats f as encoding/json does (which is what slog uses).

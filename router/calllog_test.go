@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"math"
 	"os"
 	"reflect"
 	"strings"
@@ -184,6 +185,29 @@ func TestJSONFloat(t *testing.T) {
 		if got := appendJSONFloat(nil, f); string(got) != string(j) {
 			t.Errorf("%v: got %s want %s", f, got, j)
 		}
+	}
+}
+
+// appendJSONMillis must write what encoding/json (slog) writes for
+// float64(us)/1000: every value up to 2 s, a sweep across the range it
+// formats itself, its edges, and the values it hands to appendJSONFloat.
+func TestJSONMillis(t *testing.T) {
+	check := func(us int64) {
+		t.Helper()
+		j, _ := json.Marshal(float64(us) / 1000)
+		if got := appendJSONMillis([]byte("x"), us); string(got) != "x"+string(j) {
+			t.Fatalf("%d µs: got %s want %s", us, got[1:], j)
+		}
+	}
+	for us := int64(0); us <= 2_000_000; us++ {
+		check(us)
+	}
+	const top = 1<<53/1000 - 1
+	for us := int64(2_000_001); us < top; us += 999_983_777 { // a prime step: every last-digit pattern
+		check(us)
+	}
+	for _, us := range []int64{top - 1, top, top + 1, 1 << 53, -1, -1500, math.MaxInt64, math.MinInt64} {
+		check(us)
 	}
 }
 

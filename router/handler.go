@@ -344,27 +344,30 @@ func (r *Router) forward(ctx *fasthttp.RequestCtx, c *call, body []byte, in *inb
 	req.SetRequestURI(url)
 	req.Header.SetMethod(fasthttp.MethodPost)
 	copyRequestHeaders(&req.Header, &ctx.Request.Header, r.cfg.CertHeader, r.cfg.ForwardedFor)
-	req.Header.Set(fasthttp.HeaderContentType, r.cfg.ContentType)
-	req.Header.Set(fasthttp.HeaderUserAgent, r.cfg.UserAgent)
+	// Every header below was dropped by the copy (dropRequestHeader), so it
+	// is added rather than set, which would scan the headers already there
+	// for its name.
+	req.Header.Add(fasthttp.HeaderContentType, r.cfg.ContentType)
+	req.Header.Add(fasthttp.HeaderUserAgent, r.cfg.UserAgent)
 	orig := c.origIn
 	if orig == "" {
 		orig = c.sender
 	}
-	req.Header.Set(hdrOriginalConsumer, orig)
+	req.Header.Add(hdrOriginalConsumer, orig)
 	if !isHTTPS || r.cfg.PropagateCorrelationHTTPS {
-		req.Header.Set(hdrCorrelationID, c.corrID)
+		req.Header.Add(hdrCorrelationID, c.corrID)
 	}
 	if !isHTTPS {
 		// x-vp-* never leave the platform over TLS (§8.2): only plain-HTTP
 		// producers, which are internal components, get them.
-		req.Header.Set(hdrSenderID, c.sender)
-		req.Header.Set(hdrInstanceID, r.cfg.InstanceID)
+		req.Header.Add(hdrSenderID, c.sender)
+		req.Header.Add(hdrInstanceID, r.cfg.InstanceID)
 	}
 	if c.history != "" {
-		req.Header.Set(hdrRoutingHistory, c.history)
+		req.Header.Add(hdrRoutingHistory, c.history)
 	}
 	var tp [55]byte
-	req.Header.SetBytesV(hdrTraceparent, appendTraceparent(tp[:0], c.traceID, c.spanID))
+	req.Header.AddBytesV(hdrTraceparent, appendTraceparent(tp[:0], c.traceID, c.spanID))
 	var ob *outBody
 	outLen := len(body)
 	if in.streamed {
@@ -457,7 +460,9 @@ func (r *Router) forward(ctx *fasthttp.RequestCtx, c *call, body []byte, in *inb
 		streaming = !complete
 	}
 	c.prt = time.Since(sent)
-	ctx.Response.Header.Set(hdrPRT, strconv.FormatInt(c.prt.Milliseconds(), 10))
+	// Added, not set (a scan of the headers for the name): the response
+	// has none yet, and copyResponseHeaders drops the producer's.
+	ctx.Response.Header.Add(hdrPRT, strconv.FormatInt(c.prt.Milliseconds(), 10))
 	if err != nil {
 		r.stats.ProducerErrors.Add(1)
 		c.producerErr = err.Error()
@@ -498,7 +503,7 @@ func (r *Router) forward(ctx *fasthttp.RequestCtx, c *call, body []byte, in *inb
 		}
 	}
 	ctx.Response.Header.Set(fasthttp.HeaderContentType, ct)
-	ctx.Response.Header.Set(hdrCorrelationID, c.corrID)
+	ctx.Response.Header.Add(hdrCorrelationID, c.corrID) // dropped by copyResponseHeaders
 	if streaming {
 		// The consumer's response owns pb now; fasthttp closes it once
 		// the body is written, which releases the producer connection.
