@@ -86,8 +86,8 @@ func (l *callLog) Dropped() uint64 { return l.dropped.Load() }
 // callLogFlushSize. A tick that finds nothing queued stops the ticker
 // until a line is: a ticker running on an idle node (every 25 ms then)
 // woke it 40 times a second, which with the runtime's spinning after each
-// wake-up was most of an idle node's CPU. Under load the ticker keeps running and a call
-// queues its line without waking anything. (A version that armed a timer
+// wake-up was most of an idle node's CPU. Under load the ticker keeps
+// running and a call queues its line without waking anything. (A version that armed a timer
 // from the first line of each batch, by a channel send from the call's
 // goroutine, measured worse on the pinned benchmark chain: p99 median
 // 2.37 ms over 9 runs against 2.19 ms with the ticker, docs/benchmarks.md.)

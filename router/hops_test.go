@@ -69,10 +69,6 @@ func TestHopStoreLimits(t *testing.T) {
 	}
 }
 
-// The ring takes memory a chunk at a time as records come, never more than
-// its bound, and never moves a record: once it has wrapped, adding a record
-// allocates nothing (a ring that doubled and copied itself allocated twice
-// its size and stalled calls on the copy).
 // Expired records are never returned and are dropped within
 // hopExpireEvery of expiring (add looks at the oldest record only that
 // often).
@@ -97,6 +93,10 @@ func TestHopStoreExpiresWithinASecond(t *testing.T) {
 	}
 }
 
+// The ring takes memory a chunk at a time as records come, never more than
+// its bound, and never moves a record: once it has wrapped, adding a record
+// allocates nothing (a ring that doubled and copied itself allocated twice
+// its size and stalled calls on the copy).
 func TestHopStoreChunks(t *testing.T) {
 	// A store too big to reserve its memory when made (hopReserveMax).
 	defer func(m int) { hopReserveMax = m }(hopReserveMax)
