@@ -5,7 +5,10 @@
 // interleaved rounds. It prints every run, the medians over
 // rounds, the added p50 per hop ((chain p50 − direct p50) / hops, per round,
 // then the median) and the vaxel-chain / nginx-chain p99 ratio (per round,
-// then the median), with verdicts against issue 3's speed goal:
+// then the median), with verdicts against issue 3's speed goal. A second
+// vaxel chain, "vaxel-b-chain" (bench-chain's VAXEL_B: another build or
+// other router settings), is summarized beside the first, with the ratios
+// of the two per round; the verdicts are the first chain's:
 //
 //	p50 ≤ 0.3 ms added per hop; p99 no worse than three chained nginx proxies.
 //
@@ -38,9 +41,10 @@ const (
 	nginxChain = "nginx-chain"
 	bareChain  = "bare-chain"
 	vaxelChain = "vaxel-chain"
+	vaxelB     = "vaxel-b-chain"
 )
 
-var variants = []string{direct, nginxChain, bareChain, vaxelChain}
+var variants = []string{direct, nginxChain, bareChain, vaxelChain, vaxelB}
 
 // result is the part of loadgen's output that is used here (see
 // scripts/loadgen/main.go, Result).
@@ -283,6 +287,11 @@ func run(in string, hops int, hopGoal float64, w io.Writer) (*Summary, int64, er
 	ratio("p99_bare_chain_over_nginx_chain", bareChain, nginxChain, func(r *result) float64 { return r.Latency.P99 })
 	ratio("p99_vaxel_chain_over_bare_chain", vaxelChain, bareChain, func(r *result) float64 { return r.Latency.P99 })
 	ratio("cpu_per_call_bare_chain_over_nginx_chain", bareChain, nginxChain, func(r *result) float64 { return r.CPUPerCall })
+	// A change against the code (or settings) before it, when both ran.
+	ratio("p99_vaxel_chain_over_vaxel_b_chain", vaxelChain, vaxelB, func(r *result) float64 { return r.Latency.P99 })
+	ratio("p50_vaxel_chain_over_vaxel_b_chain", vaxelChain, vaxelB, func(r *result) float64 { return r.Latency.P50 })
+	ratio("cpu_per_call_vaxel_chain_over_vaxel_b_chain", vaxelChain, vaxelB, func(r *result) float64 { return r.CPUPerCall })
+	ratio("p99_vaxel_b_chain_over_nginx_chain", vaxelB, nginxChain, func(r *result) float64 { return r.Latency.P99 })
 
 	fmt.Fprintf(w, "\nMedians of %d round(s) at %.0f calls/s; (min–max) over rounds; \"per hop\" = (chain − direct) / %d, same round\n\n", s.Rounds, s.Rate, hops)
 	fmt.Fprintf(w, "| variant | p50 µs | p90 µs | p99 µs | max µs | added p50 per hop µs | added p99 per hop µs | server CPU µs/call | send lag p99 µs |\n|---|---|---|---|---|---|---|---|---|\n")

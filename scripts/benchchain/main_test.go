@@ -94,3 +94,70 @@ func TestBareChainRatios(t *testing.T) {
 		t.Errorf("ratios not printed in the order computed:\n%s", text)
 	}
 }
+
+// A second vaxel chain (bench-chain's VAXEL_B) is compared with the first
+// round by round; without one, none of those ratios is made up. The
+// verdicts stay the first chain's.
+func TestVaxelBChainRatios(t *testing.T) {
+	write := func(withB bool) string {
+		var b strings.Builder
+		for rd := 1; rd <= 3; rd++ {
+			runs := []struct {
+				target        string
+				p50, p99, cpu float64
+			}{{direct, 80, 300, 50}, {nginxChain, 400, 2000, 300}, {vaxelChain, 400, 1000 * float64(rd), 240}}
+			if withB {
+				runs = append(runs, struct {
+					target        string
+					p50, p99, cpu float64
+				}{vaxelB, 500, 2000, 300})
+			}
+			for _, v := range runs {
+				fmt.Fprintf(&b, `{"target":%q,"round":%d,"mode":"rate","target_rate":1000,"calls":15000,"rps":1000,"latency_us":{"p50":%g,"p90":%g,"p99":%g,"max":%g},"send_lag_us":{"p99":10},"gen_lag_us":{"p99":10},"pid_cpu_us_per_call":%g}`+"\n",
+					v.target, rd, v.p50, v.p50, v.p99, v.p99, v.cpu)
+			}
+		}
+		f := filepath.Join(t.TempDir(), "results.jsonl")
+		if err := os.WriteFile(f, []byte(b.String()), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return f
+	}
+	var out strings.Builder
+	s, bad, err := run(write(true), 3, 300, &out)
+	if err != nil || bad != 0 {
+		t.Fatalf("run: bad %d, err %v", bad, err)
+	}
+	for name, want := range map[string]float64{
+		"p99_vaxel_chain_over_vaxel_b_chain":          1,   // 0.5, 1.0 and 1.5
+		"p50_vaxel_chain_over_vaxel_b_chain":          0.8, // 400 / 500
+		"cpu_per_call_vaxel_chain_over_vaxel_b_chain": 0.8,
+		"p99_vaxel_b_chain_over_nginx_chain":          1,
+	} {
+		if got, ok := s.Ratios[name]; !ok || got.Median != want {
+			t.Errorf("%s = %+v, want median %g", name, got, want)
+		}
+	}
+	if fg := s.Variants[vaxelB]; fg == nil || fg.P99.Median != 2000 {
+		t.Errorf("vaxel-b-chain figures = %+v, want p99 median 2000", fg)
+	}
+	if !strings.Contains(out.String(), "| vaxel-b-chain |") {
+		t.Errorf("vaxel-b-chain not in the medians table:\n%s", out.String())
+	}
+	// The p99 verdict is vaxel-chain's (median 2000 against nginx's 2000).
+	for _, g := range s.Goals {
+		if strings.HasPrefix(g.Name, "p99") && g.Verdict != "met" {
+			t.Errorf("p99 verdict %q (%s), want met: vaxel-chain's p99 equals nginx's", g.Verdict, g.Detail)
+		}
+	}
+
+	s, _, err = run(write(false), 3, 300, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name := range s.Ratios {
+		if strings.Contains(name, "vaxel_b") {
+			t.Errorf("ratio %s made up without a vaxel-b-chain run", name)
+		}
+	}
+}
