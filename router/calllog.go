@@ -1,7 +1,6 @@
 package router
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -30,32 +29,12 @@ import (
 // context switches than the bare fasthttp chain, at 100 ms 2–3 %
 // (docs/benchmarks.md). A line reaches the log within 100 ms, well inside
 // what an operator tailing it notices.
-//
-// A batch is written in pieces of about callLogPiece bytes, cut at line
-// ends, with a pause of callLogPieceGap between them. A write(2) to a file
-// holds the node's processor for as long as it takes, and under
-// GOMAXPROCS=1 every call waits behind it until the runtime's monitor
-// takes the processor back (after 20 µs to 10 ms, depending on how long it
-// has slept). One 64 KB write took 60 µs at the median and 700 µs at the
-// p99 on this VM (execution trace of a node in scripts/bench-chain), ten
-// times a second on every node of the chain: enough to put a call of every
-// hundred behind one, which is the p99. A 16 KB write takes about 11 µs.
-// The pause parks the writer on a timer, so that the scheduler polls the
-// network and runs the calls that came in meanwhile (runtime.Gosched
-// would not: it requeues the writer ahead of the network poll). Pauses
-// end early when calls arrive and last at most a millisecond otherwise
-// (the network poller's resolution); pieces grow with the batch so that
-// it has about callLogMaxPieces of them, so however fast lines come,
-// pauses cost a batch a few milliseconds and never the writer's throughput.
 const (
 	callLogFlushEvery  = 100 * time.Millisecond
 	callLogFlushSize   = 64 << 10             // flush early once this much is queued
 	callLogMaxPending  = 8 << 20              // beyond this, lines are dropped (writer stuck)
 	callLogBufSize     = 4 * callLogFlushSize // initial capacity of each buffer
 	callLogShrinkAfter = 2 * time.Second      // of small batches, before a big buffer goes
-	callLogPiece       = 16 << 10             // bytes per write(2), at least
-	callLogMaxPieces   = 4                    // per batch, at most: bigger batches, bigger pieces
-	callLogPieceGap    = 50 * time.Microsecond
 )
 
 type callLog struct {
@@ -121,10 +100,10 @@ func (l *callLog) run() {
 		case <-t.C:
 		case <-l.kick:
 		case <-l.stop:
-			l.flush(false)
+			l.flush()
 			return
 		}
-		if l.flush(true) > 0 {
+		if l.flush() > 0 {
 			continue
 		}
 		l.mu.Lock()
@@ -138,9 +117,9 @@ func (l *callLog) run() {
 		select {
 		case <-l.wake:
 		case <-l.kick:
-			l.flush(true)
+			l.flush()
 		case <-l.stop:
-			l.flush(false)
+			l.flush()
 			return
 		}
 		// Awake: writes stop sending wakes, and one sent before this
@@ -170,10 +149,9 @@ func (l *callLog) close() {
 	<-l.done
 }
 
-// flush writes what is queued and returns how many bytes that was, in
-// pieces with pauses between them when paced (the background writer). The
+// flush writes what is queued and returns how many bytes that was. The
 // write happens outside mu so callers never wait on the writer.
-func (l *callLog) flush(paced bool) int {
+func (l *callLog) flush() int {
 	l.wmu.Lock()
 	defer l.wmu.Unlock()
 	l.flushes.Add(1)
@@ -183,9 +161,7 @@ func (l *callLog) flush(paced bool) int {
 	l.spare = nil
 	l.mu.Unlock()
 	n := len(out)
-	if paced {
-		l.writePieces(out)
-	} else if n > 0 {
+	if n > 0 {
 		_, _ = l.w.Write(out)
 	}
 	// A burst may have grown the buffers. Keep them while batches stay
@@ -209,30 +185,6 @@ func (l *callLog) flush(paced bool) int {
 	return n
 }
 
-// writePieces writes b, whole lines, in pieces of about
-// max(callLogPiece, len(b)/callLogMaxPieces) bytes, pausing callLogPieceGap
-// between pieces. Pieces end at line ends so that the other log lines
-// written to the same output (the node's slog handler) never land inside
-// a call line.
-func (l *callLog) writePieces(b []byte) {
-	piece := max(callLogPiece, (len(b)+callLogMaxPieces-1)/callLogMaxPieces)
-	for len(b) > 0 {
-		n := len(b)
-		if n > piece {
-			if i := bytes.LastIndexByte(b[:piece], '\n'); i >= 0 {
-				n = i + 1
-			} else if i := bytes.IndexByte(b[piece:], '\n'); i >= 0 {
-				n = piece + i + 1 // one line longer than a piece
-			}
-		}
-		_, _ = l.w.Write(b[:n])
-		b = b[n:]
-		if len(b) > 0 {
-			time.Sleep(callLogPieceGap)
-		}
-	}
-}
-
 // write queues one encoded line (ending in '\n').
 func (l *callLog) write(line []byte) {
 	l.mu.Lock()
@@ -247,7 +199,7 @@ func (l *callLog) write(line []byte) {
 	l.mu.Unlock()
 	switch {
 	case closed:
-		l.flush(false)
+		l.flush()
 	case n >= callLogFlushSize:
 		select {
 		case l.kick <- struct{}{}:

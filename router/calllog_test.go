@@ -5,13 +5,11 @@ import (
 	"context"
 	"crypto/tls"
 	"encoding/json"
-	"fmt"
 	"io"
 	"log/slog"
 	"math"
 	"os"
 	"reflect"
-	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -522,99 +520,4 @@ func BenchmarkCallLine(b *testing.B) {
 		buf = appendCallLine(buf[:0], prefix, ok, slog.LevelInfo, time.Now())
 	}
 	b.SetBytes(int64(len(buf)))
-}
-
-// writeRecorder keeps every Write as it came.
-type writeRecorder struct {
-	mu     sync.Mutex
-	writes [][]byte
-}
-
-func (w *writeRecorder) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	w.writes = append(w.writes, bytes.Clone(p))
-	return len(p), nil
-}
-
-func (w *writeRecorder) all() [][]byte {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return slices.Clone(w.writes)
-}
-
-// The background writer writes a batch in pieces of whole lines, none much
-// over callLogPiece (a single 64 KB write held a node's processor for up
-// to 700 µs under GOMAXPROCS=1), and loses or reorders nothing.
-func TestCallLogWritesBatchInPieces(t *testing.T) {
-	var w writeRecorder
-	l := newCallLog(&w, testFields, nil)
-	ok, _ := testCalls()
-	c := *ok
-	c.corrID = "corr-000000"
-	line := appendCallLine(nil, l.prefix, &c, slog.LevelInfo, time.Now())
-	// Queue one batch of (nearly) callLogFlushSize, whose pieces are then
-	// callLogPiece, without letting the writer run in between (it waits for
-	// wmu), so that it is written as one batch.
-	l.wmu.Lock()
-	var want []string
-	lines := callLogFlushSize / len(line)
-	for i := range lines {
-		c.corrID = fmt.Sprintf("corr-%06d", i)
-		l.log(&c, slog.LevelInfo, time.Now())
-		want = append(want, c.corrID)
-	}
-	l.wmu.Unlock()
-	deadline := time.Now().Add(5 * time.Second)
-	var got []string
-	for {
-		got = got[:0]
-		for _, p := range w.all() {
-			for _, ln := range strings.SplitAfter(string(p), "\n") {
-				if ln != "" {
-					got = append(got, decodeOne(t, []byte(ln))["correlation_id"].(string))
-				}
-			}
-		}
-		if len(got) >= len(want) || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	l.close()
-	if !slices.Equal(got, want) {
-		t.Fatalf("%d lines written, want %d, in order", len(got), len(want))
-	}
-	writes := w.all()
-	if total := lines * len(line); len(writes) < (total+callLogPiece-1)/callLogPiece {
-		t.Errorf("%d writes for %d bytes, want pieces of at most %d bytes", len(writes), total, callLogPiece)
-	}
-	for i, p := range writes {
-		if len(p) > callLogPiece || p[len(p)-1] != '\n' {
-			t.Errorf("write %d: %d bytes ending in %q, want at most %d bytes of whole lines", i, len(p), p[len(p)-1], callLogPiece)
-		}
-	}
-}
-
-// However big a batch, it is cut into about callLogMaxPieces pieces, so
-// that the pauses between them never limit how fast the log is written;
-// a line longer than a piece is written whole.
-func TestCallLogPiecesGrowWithBatch(t *testing.T) {
-	var w writeRecorder
-	l := &callLog{w: &w}
-	var b []byte
-	for i := 0; len(b) < 40*callLogPiece; i++ {
-		b = fmt.Appendf(b, "line %d %s\n", i, strings.Repeat("x", i%700))
-	}
-	l.writePieces(b)
-	if n := len(w.all()); n > callLogMaxPieces+1 {
-		t.Errorf("%d writes for a batch of %d bytes, want about %d", n, len(b), callLogMaxPieces)
-	}
-	long := append(bytes.Repeat([]byte("y"), 3*callLogPiece), '\n')
-	w = writeRecorder{}
-	l.writePieces(append(append([]byte("a\n"), long...), "b\n"...))
-	got := w.all()
-	if len(got) != 3 || string(got[0]) != "a\n" || !bytes.Equal(got[1], long) || string(got[2]) != "b\n" {
-		t.Errorf("%d writes, want 3: the line before, the long line whole, the line after", len(got))
-	}
 }
