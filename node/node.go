@@ -87,23 +87,8 @@ func New(cfg *config.Config, log *slog.Logger, opts ...Option) (*Node, error) {
 	// makes a peer a member of this platform) rather than the host name.
 	clientTLS = chainOnly(clientTLS)
 
-	cc := catalog.DefaultConfig()
-	cc.NodeID = cfg.Node.Name
-	cc.DataDir = cfg.Node.DataDir
-	cc.BindAddr = cfg.Raft.Bind
-	cc.AdvertiseAddr = cfg.Raft.Advertise
+	cc := catalogConfig(cfg)
 	cc.ServerTLS, cc.ClientTLS = serverTLS, clientTLS
-	if cfg.Raft.HeartbeatTimeout > 0 {
-		cc.HeartbeatTimeout = cfg.Raft.HeartbeatTimeout
-	}
-	if cfg.Raft.ElectionTimeout > 0 {
-		cc.ElectionTimeout = cfg.Raft.ElectionTimeout
-	}
-	// Raft requires the leader lease to fit in the heartbeat timeout; keep
-	// the default lease unless a shorter heartbeat was configured.
-	if cc.LeaderLeaseTimeout > cc.HeartbeatTimeout {
-		cc.LeaderLeaseTimeout = cc.HeartbeatTimeout
-	}
 	cc.Logger = log.With("subsystem", "catalog")
 	store, err := catalog.New(cc)
 	if err != nil {
@@ -154,6 +139,37 @@ func New(cfg *config.Config, log *slog.Logger, opts ...Option) (*Node, error) {
 		return nil, err
 	}
 	return n, nil
+}
+
+// catalogConfig is the catalog store's configuration, without TLS and
+// logger. Raft timings the operator left unset follow the ones set:
+// Raft wants heartbeat ≥ leader lease and election ≥ heartbeat, so an
+// unset lease never exceeds a shorter heartbeat and an unset election
+// timeout never falls below a longer one. A value that is set is used as
+// it is (config validation refuses a set pair that Raft would).
+func catalogConfig(cfg *config.Config) catalog.Config {
+	cc := catalog.DefaultConfig()
+	cc.NodeID = cfg.Node.Name
+	cc.DataDir = cfg.Node.DataDir
+	cc.BindAddr = cfg.Raft.Bind
+	cc.AdvertiseAddr = cfg.Raft.Advertise
+	r := cfg.Raft
+	if r.HeartbeatTimeout > 0 {
+		cc.HeartbeatTimeout = r.HeartbeatTimeout
+	}
+	switch {
+	case r.ElectionTimeout > 0:
+		cc.ElectionTimeout = r.ElectionTimeout
+	case cc.ElectionTimeout < cc.HeartbeatTimeout:
+		cc.ElectionTimeout = cc.HeartbeatTimeout
+	}
+	switch {
+	case r.LeaderLeaseTimeout > 0:
+		cc.LeaderLeaseTimeout = r.LeaderLeaseTimeout
+	case cc.LeaderLeaseTimeout > cc.HeartbeatTimeout:
+		cc.LeaderLeaseTimeout = cc.HeartbeatTimeout
+	}
+	return cc
 }
 
 func routerConfig(cfg *config.Config, log *slog.Logger) (router.Config, error) {

@@ -117,10 +117,29 @@ type Raft struct {
 	// start (identical bootstrap on all nodes is safe in Raft). A node with
 	// Raft state on disk ignores it. A single-node platform lists only itself
 	// (or nothing).
-	Servers          []Peer        `yaml:"servers"`
-	HeartbeatTimeout time.Duration `yaml:"heartbeat_timeout"`
-	ElectionTimeout  time.Duration `yaml:"election_timeout"`
+	Servers []Peer `yaml:"servers"`
+	// Raft timing; 0 takes the default, and each set value is at least
+	// 5ms. A follower that hears nothing from the leader for
+	// heartbeat_timeout (default 500ms) calls an election, after up to
+	// election_timeout more (default 500ms, and at least heartbeat_timeout).
+	// A leader that reaches no quorum of voters for leader_lease_timeout
+	// (default 250ms, at most heartbeat_timeout) steps down, so writes sent
+	// to a leader cut off from its platform go to the new one. Longer values suit nodes
+	// far apart (a round trip of tens of ms) or a busy network, at the
+	// price of a slower failover: writes return after about heartbeat +
+	// election timeout when the leader is lost.
+	HeartbeatTimeout   time.Duration `yaml:"heartbeat_timeout"`
+	ElectionTimeout    time.Duration `yaml:"election_timeout"`
+	LeaderLeaseTimeout time.Duration `yaml:"leader_lease_timeout"`
 }
+
+// DefaultRaftHeartbeatTimeout is raft.heartbeat_timeout when unset: the
+// catalog store's default, which validation compares the other timings
+// with (a test in this package checks that the two agree).
+const DefaultRaftHeartbeatTimeout = 500 * time.Millisecond
+
+// minRaftTimeout is the least timing Raft accepts.
+const minRaftTimeout = 5 * time.Millisecond
 
 // Gossip configures membership inside the platform: nodes find each other
 // with memberlist, the catalog leader adds joining nodes as Raft voters and
@@ -527,6 +546,25 @@ func (c *Config) Validate() error {
 	}
 	if len(c.Raft.Servers) > 0 && !seen[c.Node.Name] {
 		add("raft.servers does not list this node (%s); every node of a new platform lists the same servers, itself included", c.Node.Name)
+	}
+	r := c.Raft
+	for _, t := range []struct {
+		name string
+		v    time.Duration
+	}{{"raft.heartbeat_timeout", r.HeartbeatTimeout}, {"raft.election_timeout", r.ElectionTimeout}, {"raft.leader_lease_timeout", r.LeaderLeaseTimeout}} {
+		if t.v != 0 && t.v < minRaftTimeout {
+			add("%s is %s; set at least %s (or 0 for the default)", t.name, t.v, minRaftTimeout)
+		}
+	}
+	hb := r.HeartbeatTimeout
+	if hb == 0 {
+		hb = DefaultRaftHeartbeatTimeout
+	}
+	if r.ElectionTimeout > 0 && r.ElectionTimeout < hb {
+		add("raft.election_timeout (%s) is shorter than raft.heartbeat_timeout (%s); Raft needs it at least as long", r.ElectionTimeout, hb)
+	}
+	if r.LeaderLeaseTimeout > hb {
+		add("raft.leader_lease_timeout (%s) is longer than raft.heartbeat_timeout (%s); Raft needs it at most as long", r.LeaderLeaseTimeout, hb)
 	}
 	if g := c.Gossip; g.Bind != "" {
 		if _, _, err := net.SplitHostPort(g.Bind); err != nil {

@@ -62,6 +62,11 @@ func TestValidationTellsWhatToFix(t *testing.T) {
 		{"metrics on the admin port", base + "admin: {addr: \"127.0.0.1:7443\", metrics_addr: \"127.0.0.1:7443\"}\n", "needs its own port"},
 		{"peer pinned to an empty HSA-ID", base + "federation: {bind: \":7947\", allow_platforms: [\"NATIONAL=\"]}\n", "pins an empty HSA-ID"},
 		{"peer without a name", base + "federation: {bind: \":7947\", allow_platforms: [\"=SE-X\"]}\n", "has no platform name"},
+		{"lease longer than the default heartbeat", base + "raft: {leader_lease_timeout: 600ms}\n", "raft.leader_lease_timeout (600ms) is longer than raft.heartbeat_timeout (500ms)"},
+		{"lease longer than the heartbeat", base + "raft: {heartbeat_timeout: 100ms, leader_lease_timeout: 200ms}\n", "raft.leader_lease_timeout (200ms) is longer than raft.heartbeat_timeout (100ms)"},
+		{"election shorter than the heartbeat", base + "raft: {heartbeat_timeout: 2s, election_timeout: 1s}\n", "raft.election_timeout (1s) is shorter than raft.heartbeat_timeout (2s)"},
+		{"lease below Raft's minimum", base + "raft: {leader_lease_timeout: 1ms}\n", "raft.leader_lease_timeout is 1ms; set at least 5ms"},
+		{"negative heartbeat", base + "raft: {heartbeat_timeout: -1s}\n", "raft.heartbeat_timeout is -1s"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
