@@ -124,10 +124,10 @@ type Raft struct {
 	// election_timeout more (default 500ms, and at least heartbeat_timeout).
 	// A leader that reaches no quorum of voters for leader_lease_timeout
 	// (default 250ms, at most heartbeat_timeout) steps down, so writes sent
-	// to a leader cut off from its platform go to the new one. Longer values suit nodes
-	// far apart (a round trip of tens of ms) or a busy network, at the
-	// price of a slower failover: writes return after about heartbeat +
-	// election timeout when the leader is lost.
+	// to a leader cut off from its platform go to the new one. Longer
+	// values suit nodes far apart (a round trip of tens of ms) or a busy
+	// network, at the price of a slower failover: writes return after
+	// about heartbeat + election timeout when the leader is lost.
 	HeartbeatTimeout   time.Duration `yaml:"heartbeat_timeout"`
 	ElectionTimeout    time.Duration `yaml:"election_timeout"`
 	LeaderLeaseTimeout time.Duration `yaml:"leader_lease_timeout"`
@@ -135,7 +135,8 @@ type Raft struct {
 
 // DefaultRaftHeartbeatTimeout is raft.heartbeat_timeout when unset: the
 // catalog store's default, which validation compares the other timings
-// with (a test in this package checks that the two agree).
+// with (node's TestRaftHeartbeatDefaultIsTheCatalogs checks that the two
+// agree; this package does not import the catalog).
 const DefaultRaftHeartbeatTimeout = 500 * time.Millisecond
 
 // minRaftTimeout is the least timing Raft accepts.
