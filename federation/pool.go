@@ -22,6 +22,7 @@ package federation
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -68,6 +69,12 @@ type Config struct {
 	// LeaveOnStop announces a graceful leave when Run ends, so the others
 	// see StateLeft rather than StateFailed.
 	LeaveOnStop bool
+	// CertIdentity, when set, returns the HSA-ID a member certificate
+	// carries; the pool then checks every other member's advertised
+	// Meta.HSAID against the certificate it presents (binding.go) and
+	// reports the result in Member.Binding. nil: members are not checked.
+	// The check trusts the certificate chain as ClientTLS verifies it.
+	CertIdentity func(*x509.Certificate) (string, error)
 
 	// Optional timing overrides (zero: the preset's); tests shorten them.
 	ProbeInterval  time.Duration
@@ -161,6 +168,11 @@ type Member struct {
 	Meta  Meta
 	State State
 	Since time.Time // when State last changed
+	// Binding is Meta.HSAID checked against the member's certificate
+	// (Config.CertIdentity); CertHSAID is the certificate's HSA-ID when
+	// checked.
+	Binding   Binding
+	CertHSAID string
 }
 
 // EventKind says what happened to a member.
@@ -189,12 +201,14 @@ type Pool struct {
 	dropped atomic.Uint64
 	ready   chan struct{}
 
-	mu      sync.Mutex // guards ml, tr, meta, members, addr
-	ml      *memberlist.Memberlist
-	tr      *tlsTransport
-	meta    Meta
-	members map[string]*Member
-	addr    string
+	mu       sync.Mutex // guards ml, tr, meta, members, bindings, addr
+	ml       *memberlist.Memberlist
+	tr       *tlsTransport
+	meta     Meta
+	members  map[string]*Member
+	bindings map[string]*bindState // by member name
+	addr     string
+	bindKick chan struct{}
 }
 
 // New validates cfg and returns a Pool; Run starts it.
@@ -206,12 +220,14 @@ func New(cfg Config) (*Pool, error) {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	return &Pool{
-		cfg:     cfg,
-		log:     cfg.Logger,
-		events:  make(chan Event, 256),
-		ready:   make(chan struct{}),
-		meta:    cfg.Meta,
-		members: map[string]*Member{},
+		cfg:      cfg,
+		log:      cfg.Logger,
+		events:   make(chan Event, 256),
+		ready:    make(chan struct{}),
+		meta:     cfg.Meta,
+		members:  map[string]*Member{},
+		bindings: map[string]*bindState{},
+		bindKick: make(chan struct{}, 1),
 	}, nil
 }
 
@@ -251,7 +267,9 @@ func (p *Pool) Members() []Member {
 	defer p.mu.Unlock()
 	out := make([]Member, 0, len(p.members))
 	for _, m := range p.members {
-		out = append(out, *m)
+		c := *m
+		c.Binding, c.CertHSAID = p.binding(m)
+		out = append(out, c)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out
@@ -334,12 +352,26 @@ func (p *Pool) Run(ctx context.Context) error {
 		return err
 	}
 	close(p.ready)
+	var checks sync.WaitGroup
+	checkCtx, stopChecks := context.WithCancel(ctx)
+	defer stopChecks()
+	if p.cfg.CertIdentity != nil {
+		checks.Add(1)
+		go func() {
+			defer checks.Done()
+			p.runBindings(checkCtx)
+		}()
+	}
 	p.rejoin()
 	t := time.NewTicker(p.cfg.RejoinInterval)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
+			// End a check in flight (it uses the transport's TLS
+			// configuration and keys) before memberlist shuts down.
+			stopChecks()
+			checks.Wait()
 			if p.cfg.LeaveOnStop {
 				p.mu.Lock()
 				p.meta.Leaving = true
@@ -420,7 +452,7 @@ func (p *Pool) start() (*memberlist.Memberlist, error) {
 	// of its garbage collections. Compressed messages from other nodes are
 	// still read.
 	mc.EnableCompression = false
-	tr := newTLSTransport(nt, p.cfg.ServerTLS, p.cfg.ClientTLS)
+	tr := newTLSTransport(nt, p.cfg.ServerTLS, p.cfg.ClientTLS, p.cfg.Name, p.cfg.Keys[0])
 	mc.Transport = tr
 	d := &delegate{p: p}
 	mc.Delegate, mc.Events, mc.Conflict = d, d, d
@@ -497,6 +529,7 @@ func (p *Pool) reap() {
 	for name, m := range p.members {
 		if m.State != StateAlive && time.Since(m.Since) > p.cfg.ReapAfter {
 			delete(p.members, name)
+			delete(p.bindings, name)
 		}
 	}
 }
@@ -522,11 +555,23 @@ func (p *Pool) note(kind EventKind, n *memberlist.Node) {
 	if m.State != state || m.Since.IsZero() {
 		m.Since = time.Now()
 	}
+	if state == StateAlive && m.State != StateAlive {
+		p.recheckSoon(n.Name)
+	}
 	m.Addr = n.Address()
 	m.Meta = meta
 	m.State = state
 	ev := Event{Kind: kind, Member: *m}
+	ev.Member.Binding, ev.Member.CertHSAID = p.binding(m)
 	p.mu.Unlock()
+	p.emit(ev)
+	if p.cfg.CertIdentity != nil && state == StateAlive {
+		p.kickBindings()
+	}
+}
+
+// emit delivers ev without blocking (Events).
+func (p *Pool) emit(ev Event) {
 	select {
 	case p.events <- ev:
 	default:

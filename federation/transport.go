@@ -3,6 +3,7 @@ package federation
 import (
 	"crypto/tls"
 	"fmt"
+	"io"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -20,6 +21,13 @@ type tlsTransport struct {
 	*netTransport
 	server *tls.Config
 	client *tls.Config
+	// name and key answer binding challenges (binding.go): this member's
+	// name, and the key its proof is made with (the keyring's primary).
+	name string
+	key  []byte
+	// setups bounds the inbound streams in their TLS handshake and first
+	// byte at once: each holds a goroutine for up to streamSetupTimeout.
+	setups chan struct{}
 
 	streams  chan net.Conn
 	sent     atomic.Uint64 // bytes sent: UDP payloads and TCP stream bytes (inside TLS)
@@ -30,31 +38,93 @@ type tlsTransport struct {
 
 var _ memberlist.NodeAwareTransport = (*tlsTransport)(nil)
 
-func newTLSTransport(nt *netTransport, server, client *tls.Config) *tlsTransport {
-	t := &tlsTransport{netTransport: nt, server: server, client: client, streams: make(chan net.Conn), stop: make(chan struct{}), done: make(chan struct{})}
+func newTLSTransport(nt *netTransport, server, client *tls.Config, name string, key []byte) *tlsTransport {
+	t := &tlsTransport{netTransport: nt, server: server, client: client, name: name, key: key,
+		setups: make(chan struct{}, maxStreamSetups), streams: make(chan net.Conn), stop: make(chan struct{}), done: make(chan struct{})}
 	go t.accept()
 	return t
 }
 
-// accept wraps each inbound stream in a TLS server. The handshake happens on
-// the first read, in memberlist's per-connection goroutine, so a slow or
-// hostile peer never holds up other streams; memberlist sets a deadline on
-// every stream it reads. It keeps draining (and closing) inbound streams
-// until the netTransport has shut down.
+const (
+	// streamSetupTimeout bounds an inbound stream's TLS handshake and its
+	// first byte; memberlist's own deadline (TCPTimeout) starts after.
+	streamSetupTimeout = 10 * time.Second
+	// maxStreamSetups bounds the inbound streams being set up at once;
+	// beyond it a new stream is closed at once. Push/pull and fallback
+	// probes open a few streams a minute.
+	maxStreamSetups = 128
+)
+
+// accept sets up each inbound stream on a goroutine of its own, so a slow
+// or hostile peer never holds up other streams. It keeps draining (and
+// closing) inbound streams until the netTransport has shut down.
 func (t *tlsTransport) accept() {
 	in := t.netTransport.StreamCh()
 	for {
 		select {
 		case c := <-in:
 			select {
-			case t.streams <- countingConn{tls.Server(c, t.server), &t.sent}:
-			case <-t.stop:
+			case t.setups <- struct{}{}:
+				go func() {
+					defer func() { <-t.setups }()
+					t.setup(c)
+				}()
+			default:
+				t.log.Warn("gossip: too many streams being set up; closing a new one", "from", c.RemoteAddr())
 				c.Close()
 			}
 		case <-t.done:
 			return
 		}
 	}
+}
+
+// setup runs the TLS handshake of an inbound stream and reads its first
+// byte: a binding challenge is answered here (binding.go), anything else is
+// memberlist's and goes to it with the byte put back. A stream that ends
+// after the handshake is closed quietly.
+func (t *tlsTransport) setup(c net.Conn) {
+	tc := tls.Server(c, t.server)
+	_ = tc.SetDeadline(time.Now().Add(streamSetupTimeout))
+	var first [1]byte
+	if err := tc.Handshake(); err != nil {
+		t.log.Debug("gossip stream TLS handshake failed", "from", c.RemoteAddr(), "err", err)
+		c.Close()
+		return
+	}
+	if _, err := io.ReadFull(tc, first[:]); err != nil {
+		tc.Close()
+		return
+	}
+	if first[0] == bindingChallenge {
+		if err := answerBinding(tc, t.name, t.key); err != nil {
+			t.log.Debug("gossip binding challenge not answered", "from", c.RemoteAddr(), "err", err)
+		}
+		tc.Close()
+		return
+	}
+	_ = tc.SetDeadline(time.Time{})
+	select {
+	case t.streams <- countingConn{&peekedConn{Conn: tc, first: first[0], has: true}, &t.sent}:
+	case <-t.stop:
+		tc.Close()
+	}
+}
+
+// peekedConn is a stream whose first byte was read already: Read returns
+// it first.
+type peekedConn struct {
+	net.Conn
+	first byte
+	has   bool
+}
+
+func (c *peekedConn) Read(b []byte) (int, error) {
+	if c.has && len(b) > 0 {
+		b[0], c.has = c.first, false
+		return 1, nil
+	}
+	return c.Conn.Read(b)
 }
 
 func (t *tlsTransport) StreamCh() <-chan net.Conn { return t.streams }
@@ -90,14 +160,7 @@ func (t *tlsTransport) DialAddressTimeout(a memberlist.Address, timeout time.Dur
 	if err != nil {
 		return nil, err
 	}
-	cfg := t.client
-	if cfg.ServerName == "" && !cfg.InsecureSkipVerify {
-		// Members are dialled by IP:port; verify the certificate for it.
-		host, _, _ := net.SplitHostPort(a.Addr)
-		cfg = cfg.Clone()
-		cfg.ServerName = host
-	}
-	tc := tls.Client(c, cfg)
+	tc := tls.Client(c, t.clientFor(a.Addr))
 	_ = tc.SetDeadline(time.Now().Add(timeout))
 	if err := tc.Handshake(); err != nil {
 		c.Close()
@@ -105,6 +168,18 @@ func (t *tlsTransport) DialAddressTimeout(a memberlist.Address, timeout time.Dur
 	}
 	_ = tc.SetDeadline(time.Time{})
 	return countingConn{tc, &t.sent}, nil
+}
+
+// clientFor is the client TLS configuration for a member at addr.
+func (t *tlsTransport) clientFor(addr string) *tls.Config {
+	cfg := t.client
+	if cfg.ServerName == "" && !cfg.InsecureSkipVerify {
+		// Members are dialled by IP:port; verify the certificate for it.
+		host, _, _ := net.SplitHostPort(addr)
+		cfg = cfg.Clone()
+		cfg.ServerName = host
+	}
+	return cfg
 }
 
 func (t *tlsTransport) Shutdown() error {

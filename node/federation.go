@@ -3,6 +3,8 @@ package node
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
+	"errors"
 	"fmt"
 	"net/http"
 	"sort"
@@ -38,6 +40,14 @@ func federationPool(cfg *config.Config, serverTLS, clientTLS *tls.Config, n *Nod
 	fc.ServerTLS, fc.ClientTLS = serverTLS, clientTLS
 	fc.Seeds = f.Join
 	fc.Meta = n.federationMeta()
+	// Each member's advertised HSA-ID is checked against the certificate
+	// it presents, read as this node reads its own (SERIALNUMBER).
+	fc.CertIdentity = func(c *x509.Certificate) (string, error) {
+		if id, ok := router.SenderIDFromCert(c, nil); ok {
+			return id, nil
+		}
+		return "", errors.New("certificate carries no HSA-ID (SERIALNUMBER)")
+	}
 	tuneProbes(&fc, f.ProbeInterval)
 	fc.Logger = n.log.With("subsystem", "federation")
 	return federation.New(fc)
@@ -118,10 +128,16 @@ func (n *Node) peerPlatforms(dist *distances) map[string]router.PlatformNodes {
 // alive member of an allowed peer platform in the same environment, whose
 // router is advertised (it is ready), that advertises an HSA-ID (the one
 // pinned in allow_platforms, if any; the router checks the node's
-// certificate against it on every connection).
+// certificate against it on every connection) which its gossip certificate
+// was not found not to carry. (A member not checked yet is routable: the
+// router's check on connection covers it, and a new node takes calls at
+// once.)
 func (n *Node) routable(m federation.Member) bool {
 	md := m.Meta
 	if m.State != federation.StateAlive || md.RouterAddr == "" || md.HSAID == "" || md.Environment != n.cfg.Federation.Environment || m.Name != md.Platform+"/"+md.Node {
+		return false
+	}
+	if m.Binding == federation.BindingMismatch {
 		return false
 	}
 	pinned, ok := n.cfg.Federation.PeerPlatforms()[strings.ToLower(md.Platform)]
@@ -240,13 +256,17 @@ const refusedFor = 72 * time.Hour
 
 // refusedPlatforms returns the HSA-IDs of the federation's platforms that
 // are not on federation.allow_platforms, with their names: calls from them
-// are refused (router.Platforms.Refuse). seen remembers such platforms for
-// refusedFor after their members were last seen, so that one whose nodes
-// left the pool or failed is still refused if its certificate reaches the
-// router. An HSA-ID that this platform or a peer platform also advertises
-// is never refused: the advertised HSA-ID is not checked against the
-// member's certificate, and a misconfigured platform (say a test platform
-// that reuses a production certificate) must not lock a peer out.
+// are refused (router.Platforms.Refuse). Only an HSA-ID that an alive
+// member proved its certificate carries counts (federation.BindingVerified),
+// for a refusal and for trust alike: a member cannot have a consumer's
+// HSA-ID refused by advertising it, nor one refused lifted by calling
+// itself a peer's. seen remembers such platforms for refusedFor after
+// their members were last seen alive, so that one whose nodes left the
+// pool or failed is still refused if its certificate reaches the router.
+// An HSA-ID that this platform or a peer platform also holds is never
+// refused: a misconfigured platform (say a test platform that reuses a
+// production certificate) must not lock a peer out. (While the peer's
+// member is not yet checked, such an HSA-ID can be refused for a moment.)
 func (n *Node) refusedPlatforms(seen map[string]refusedPlatform) map[string]string {
 	now := time.Now()
 	peers := n.cfg.Federation.PeerPlatforms()
@@ -261,6 +281,12 @@ func (n *Node) refusedPlatforms(seen map[string]refusedPlatform) map[string]stri
 	for _, m := range n.fed.Members() {
 		md := m.Meta
 		if md.HSAID == "" || md.Platform == "" || m.Name != md.Platform+"/"+md.Node {
+			continue
+		}
+		// Only what an alive member proved counts: a member's platform
+		// name is its own claim, so an unchecked "peer" member must not
+		// lift a refusal, nor an unchecked stranger cause one.
+		if m.State != federation.StateAlive || m.Binding != federation.BindingVerified {
 			continue
 		}
 		if allowed[strings.ToLower(md.Platform)] {
@@ -319,8 +345,13 @@ func (a *admin) federationView(w http.ResponseWriter, r *http.Request) {
 		Router      string    `json:"router"`
 		Admin       string    `json:"admin"`
 		HSAID       string    `json:"hsa_id"`
-		InstanceID  string    `json:"instance_id"`
-		Version     string    `json:"version"`
+		// Certificate is hsa_id checked against the member's gossip
+		// certificate: verified, mismatch (CertHSAID is the
+		// certificate's) or unchecked.
+		Certificate federation.Binding `json:"certificate"`
+		CertHSAID   string             `json:"certificate_hsa_id,omitempty"`
+		InstanceID  string             `json:"instance_id"`
+		Version     string             `json:"version"`
 	}
 	type platform struct {
 		Name  string   `json:"name"`
@@ -343,7 +374,7 @@ func (a *admin) federationView(w http.ResponseWriter, r *http.Request) {
 		md := m.Meta
 		out.Members = append(out.Members, member{Name: m.Name, State: m.State.String(), Since: m.Since, Gossip: m.Addr,
 			Platform: md.Platform, Environment: md.Environment, Node: md.Node, Router: md.RouterAddr, Admin: md.AdminAddr,
-			HSAID: md.HSAID, InstanceID: md.InstanceID, Version: md.Version})
+			HSAID: md.HSAID, Certificate: m.Binding, CertHSAID: m.CertHSAID, InstanceID: md.InstanceID, Version: md.Version})
 	}
 	sort.Slice(out.Members, func(i, j int) bool { return out.Members[i].Name < out.Members[j].Name })
 	table := a.n.router.Platforms()

@@ -2,6 +2,8 @@ package node
 
 import (
 	"bytes"
+	"context"
+	"crypto/tls"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -452,5 +454,155 @@ func TestWriteAnsweredAfterRouterHasIt(t *testing.T) {
 		if _, ok := c.LogicalAddressByHSAID(la); !ok {
 			t.Fatalf("write %d answered 200 while the router still used version %d without it", i, c.Seq())
 		}
+	}
+}
+
+// A federation member is trusted with the HSA-ID it advertises only once
+// it proved that its gossip certificate carries it. N refuses calls from
+// the HSA-ID of a platform it does not peer with (D, E: proved), but not
+// from an HSA-ID that a member of a non-peer platform advertises without
+// holding it (C/liar claims the consumer's; C/spoof advertises the address
+// of a TLS server whose certificate carries the victim's HSA-ID). Members
+// calling themselves the peer A cannot lift E's refusal without proof
+// (A/imposter's certificate is another's, A/ghost's address does not
+// answer); and a member of A whose certificate carries another HSA-ID than
+// it advertises is not routed to.
+func TestFederationTrustsOnlyCertifiedHSAIDs(t *testing.T) {
+	p := newGossipPlatform(t)
+	fedKey := writeFedKey(t, p, 9)
+	n := p.start(fedSingle(t, p, "n1", "N", fedKey, []string{"A"}))
+	keys, err := config.ReadGossipKeys(fedKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	issue := func(name, hsaID string) (crt, key, ca string) {
+		t.Helper()
+		is, err := p.ca.Issue(pki.Request{CommonName: name, SerialNumber: hsaID, IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := pki.WriteFiles(p.dir, name, is); err != nil {
+			t.Fatal(err)
+		}
+		return filepath.Join(p.dir, name+".crt"), filepath.Join(p.dir, name+".key"), filepath.Join(p.dir, "ca.crt")
+	}
+	// member joins N's federation as a bare pool named platform/node,
+	// advertising hsaID and, if set, the gossip address advertise, with a
+	// certificate that carries certID.
+	member := func(platform, node, hsaID, certID, advertise string) {
+		t.Helper()
+		crt, key, ca := issue(strings.ToLower(platform+"-"+node), certID)
+		srv, err := pki.ServerTLSConfig(crt, key, []string{ca}, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cli, err := pki.ClientTLSConfig(crt, key, []string{ca})
+		if err != nil {
+			t.Fatal(err)
+		}
+		fc := federation.DefaultFederationConfig()
+		fc.Name = platform + "/" + node
+		fc.BindAddr, fc.AdvertiseAddr = "127.0.0.1:0", advertise
+		fc.Label = n.cfg.Federation.Label
+		fc.Keys = keys
+		fc.ServerTLS, fc.ClientTLS = srv, chainOnly(cli)
+		fc.Seeds = []string{n.fed.Addr()}
+		router := "127.0.0.1:1"
+		if certID != hsaID {
+			router = "127.0.0.1:2"
+		}
+		fc.Meta = federation.Meta{Platform: platform, Node: node, Environment: n.cfg.Federation.Environment, HSAID: hsaID, RouterAddr: router, Version: "test"}
+		fc.ProbeInterval, fc.ProbeTimeout, fc.GossipInterval = 100*time.Millisecond, 50*time.Millisecond, 20*time.Millisecond
+		pool, err := federation.New(fc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- pool.Run(ctx) }()
+		t.Cleanup(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("pool %s: %v", fc.Name, err)
+			}
+		})
+	}
+	// A TLS server (think of any producer) whose certificate, of a CA the
+	// federation trusts, carries SE-VICTIM. Like an HTTPS producer, it
+	// answers what it cannot read with a 400 and closes.
+	crt, key, ca := issue("victim", "SE-VICTIM")
+	vtls, err := pki.ServerTLSConfig(crt, key, []string{ca}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	victim, err := tls.Listen("tcp", "127.0.0.1:0", vtls)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { victim.Close() })
+	go func() {
+		for {
+			c, err := victim.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+				if _, err := c.Read(make([]byte, 512)); err == nil {
+					_, _ = io.WriteString(c, "HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n")
+				}
+			}()
+		}
+	}()
+	dead, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadAddr := dead.Addr().String()
+	dead.Close()
+
+	member("D", "honest", "SE-D", "SE-D", "")
+	member("E", "honest", "SE-E", "SE-E", "")
+	member("C", "liar", "SE-CONSUMER", "SE-C", "")
+	member("C", "spoof", "SE-VICTIM", "SE-C", victim.Addr().String())
+	member("A", "imposter", "SE-E", "SE-IMPOSTER", "")
+	member("A", "ghost", "SE-E", "SE-E", deadAddr)
+	member("A", "fake", "SE-A", "SE-FAKE", "")
+	member("A", "real", "SE-A", "SE-A", "")
+
+	binding := func(name string) federation.Binding {
+		for _, m := range n.FederationMembers() {
+			if m.Name == name {
+				return m.Binding
+			}
+		}
+		return -1
+	}
+	waitFor(t, "N's checks of the members that answer", 20*time.Second, func() bool {
+		return binding("D/honest") == federation.BindingVerified && binding("E/honest") == federation.BindingVerified &&
+			binding("C/liar") == federation.BindingMismatch && binding("A/imposter") == federation.BindingMismatch &&
+			binding("A/fake") == federation.BindingMismatch && binding("A/real") == federation.BindingVerified
+	})
+	waitFor(t, "N refuses D's and E's HSA-IDs", 10*time.Second, func() bool {
+		_, d := n.router.Platforms().Refuses("SE-D")
+		_, e := n.router.Platforms().Refuses("SE-E")
+		return d && e
+	})
+	// Checks run one at a time: let those of spoof and ghost finish too.
+	time.Sleep(500 * time.Millisecond)
+	if b := binding("C/spoof"); b != federation.BindingUnchecked {
+		t.Errorf("C/spoof, whose address is another server's, reads as %s", b)
+	}
+	for _, id := range []string{"SE-CONSUMER", "SE-VICTIM"} {
+		if name, refused := n.router.Platforms().Refuses(id); refused {
+			t.Errorf("N refuses %s as platform %s's, which only a member without its certificate advertised", id, name)
+		}
+	}
+	if _, refused := n.router.Platforms().Refuses("SE-E"); !refused {
+		t.Error("SE-E is no longer refused: a member without proof lifted the refusal")
+	}
+	if pn := n.peerPlatforms(nil)["a"]; len(pn.Addrs) != 1 || pn.Addrs[0] != "127.0.0.1:1" {
+		t.Errorf("N routes to A's nodes %v, want only A/real's 127.0.0.1:1 (A/fake's certificate is not SE-A's)", pn.Addrs)
 	}
 }

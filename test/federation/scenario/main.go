@@ -252,9 +252,11 @@ func applyCatalog(p *platform) error {
 
 // fedView is the part of GET /api/v1/federation the scenario reads.
 type fedView struct {
+	Self    string `json:"self"`
 	Members []struct {
-		Name  string `json:"name"`
-		State string `json:"state"`
+		Name        string `json:"name"`
+		State       string `json:"state"`
+		Certificate string `json:"certificate"`
 	} `json:"members"`
 	Platforms []struct {
 		Name  string   `json:"name"`
@@ -489,6 +491,26 @@ func run() error {
 		return err
 	}
 	logf("federation formed: every node ready and routing to the next platform's nodes (%dms after the catalogs)", took.Milliseconds())
+	// Every node has checked every other member's advertised HSA-ID
+	// against the certificate on its gossip address.
+	took, err = ctkit.WaitFor("every node finds every other member's certificate carrying its advertised HSA-ID", 30*time.Second, 200*time.Millisecond, func() bool {
+		for _, n := range byName {
+			var v fedView
+			if err := adm.GetJSON(n.admin, "/api/v1/federation", &v); err != nil || len(v.Members) != len(byName) {
+				return false
+			}
+			for _, m := range v.Members {
+				if m.Name != v.Self && (m.State != "alive" || m.Certificate != "verified") {
+					return false
+				}
+			}
+		}
+		return true
+	})
+	if err != nil {
+		return err
+	}
+	logf("every member's HSA-ID verified against its certificate by every node (%dms later)", took.Milliseconds())
 
 	// ---- 2. the chain ----
 	var traced result
