@@ -580,7 +580,7 @@ func (a *admin) write(w http.ResponseWriter, r *http.Request, typ command.Type, 
 	// gone. A write that certainly did not reach a leader (none known, or
 	// the connection to it could not be made) is retried for up to
 	// failoverWait, so the operator sees a delay rather than an error.
-	deadline := time.Now().Add(failoverWait)
+	deadline := time.Now().Add(a.n.failoverWait)
 	var res *catalog.Result
 	var err error
 	for {
@@ -639,10 +639,6 @@ func (a *admin) write(w http.ResponseWriter, r *http.Request, typ command.Type, 
 	}
 	writeJSON(w, code, out)
 }
-
-// failoverWait bounds how long a write waits for a leader during a
-// failover (about two election rounds with the default timings).
-const failoverWait = 4 * time.Second
 
 // retryable is a forwarding failure that left the write unsent.
 type retryable struct {

@@ -37,6 +37,9 @@ type Node struct {
 	hsaID  string           // the platform's HSA-ID, from the node certificate
 
 	reconcileEvery time.Duration
+	// failoverWait bounds how long an admin write waits for a catalog
+	// leader during a failover (failoverWait()).
+	failoverWait time.Duration
 
 	nodeTLS *tls.Config // client side: Raft, forwarding to the leader
 	fedTLS  *tls.Config // client side towards other platforms' nodes (trace queries); nil when federation is off
@@ -107,7 +110,8 @@ func New(cfg *config.Config, log *slog.Logger, opts ...Option) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
-	n := &Node{cfg: cfg, log: log, store: store, router: rt, nodeTLS: clientTLS, ready: make(chan struct{}), started: time.Now(), reconcileEvery: time.Second}
+	n := &Node{cfg: cfg, log: log, store: store, router: rt, nodeTLS: clientTLS, ready: make(chan struct{}), started: time.Now(), reconcileEvery: time.Second,
+		failoverWait: failoverWait(cc)}
 	if n.otlp, err = newOTLPExport(cfg, rt, log.With("subsystem", "otlp")); err != nil {
 		return nil, err
 	}
@@ -170,6 +174,18 @@ func catalogConfig(cfg *config.Config) catalog.Config {
 		cc.LeaderLeaseTimeout = cc.HeartbeatTimeout
 	}
 	return cc
+}
+
+// failoverWait is how long an admin write waits for a catalog leader
+// during a failover before it answers 503: two election rounds at the
+// configured timings (a follower notices the leader gone within two
+// heartbeat timeouts, an election round takes up to two election
+// timeouts), so that a longer raft.heartbeat_timeout or election_timeout
+// lengthens it. At least 4 s, which is that for the default timings
+// (500 ms each); at most 2 min, well inside the admin API's write
+// timeout.
+func failoverWait(cc catalog.Config) time.Duration {
+	return min(max(4*(cc.HeartbeatTimeout+cc.ElectionTimeout), 4*time.Second), 2*time.Minute)
 }
 
 func routerConfig(cfg *config.Config, log *slog.Logger) (router.Config, error) {

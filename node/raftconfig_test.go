@@ -53,3 +53,26 @@ func TestCatalogConfigRaftTimings(t *testing.T) {
 		})
 	}
 }
+
+// TestFailoverWaitFollowsRaftTimings: an admin write waits for a new
+// leader for two election rounds at the configured timings, so that with
+// longer timings it does not give up before an election can end; 4 s at
+// least (the defaults'), 2 min at most.
+func TestFailoverWaitFollowsRaftTimings(t *testing.T) {
+	const ms = time.Millisecond
+	for _, tc := range []struct {
+		raft config.Raft
+		want time.Duration
+	}{
+		{config.Raft{}, 4 * time.Second},
+		{config.Raft{HeartbeatTimeout: 100 * ms, ElectionTimeout: 100 * ms}, 4 * time.Second},
+		{config.Raft{HeartbeatTimeout: 2000 * ms}, 16 * time.Second},
+		{config.Raft{HeartbeatTimeout: 1000 * ms, ElectionTimeout: 3000 * ms}, 16 * time.Second},
+		{config.Raft{HeartbeatTimeout: 20 * time.Second, ElectionTimeout: 20 * time.Second}, 2 * time.Minute},
+	} {
+		cfg := &config.Config{Raft: tc.raft}
+		if got := failoverWait(catalogConfig(cfg)); got != tc.want {
+			t.Errorf("raft %+v: failoverWait %s, want %s", tc.raft, got, tc.want)
+		}
+	}
+}

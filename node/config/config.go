@@ -127,7 +127,9 @@ type Raft struct {
 	// to a leader cut off from its platform go to the new one. Longer
 	// values suit nodes far apart (a round trip of tens of ms) or a busy
 	// network, at the price of a slower failover: writes return after
-	// about heartbeat + election timeout when the leader is lost.
+	// about heartbeat + election timeout when the leader is lost, and an
+	// admin write waits up to 4 × (heartbeat + election), at least 4s and
+	// at most 2m, for a new leader before it answers 503.
 	HeartbeatTimeout   time.Duration `yaml:"heartbeat_timeout"`
 	ElectionTimeout    time.Duration `yaml:"election_timeout"`
 	LeaderLeaseTimeout time.Duration `yaml:"leader_lease_timeout"`
