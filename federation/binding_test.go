@@ -40,6 +40,24 @@ func withCert(t *testing.T, p *testPKI, c Config, hsaID string) Config {
 	return c
 }
 
+// checkingPool starts pool "a", which checks its members' bindings.
+func checkingPool(t *testing.T, pk *testPKI) *Pool {
+	t.Helper()
+	c := testConfig(t, pk, "a")
+	c.CertIdentity = certSerial
+	a, _ := startPool(t, c)
+	return a
+}
+
+// honestConfig is member "honest", joining a, whose certificate carries
+// the HSA-ID it advertises.
+func honestConfig(t *testing.T, pk *testPKI, a *Pool) Config {
+	t.Helper()
+	c := withCert(t, pk, testConfig(t, pk, "honest", a.Addr()), "SE-HONEST")
+	c.Meta.HSAID = "SE-HONEST"
+	return c
+}
+
 func member(p *Pool, name string) (Member, bool) {
 	for _, m := range p.Members() {
 		if m.Name == name {
@@ -57,12 +75,9 @@ func member(p *Pool, name string) (Member, bool) {
 // without CertIdentity checks nothing.
 func TestPoolBindsAdvertisedHSAIDToCertificate(t *testing.T) {
 	pk := newTestPKI(t)
-	ac := testConfig(t, pk, "a")
-	ac.CertIdentity = certSerial
-	a, _ := startPool(t, ac)
+	a := checkingPool(t, pk)
 
-	honest := withCert(t, pk, testConfig(t, pk, "honest", a.Addr()), "SE-HONEST")
-	honest.Meta.HSAID = "SE-HONEST"
+	honest := honestConfig(t, pk, a)
 	liar := withCert(t, pk, testConfig(t, pk, "liar", a.Addr()), "SE-LIAR")
 	liar.Meta.HSAID = "SE-HONEST"
 	none := withCert(t, pk, testConfig(t, pk, "none", a.Addr()), "")
@@ -127,9 +142,7 @@ func TestPoolBindsAdvertisedHSAIDToCertificate(t *testing.T) {
 // found is kept meanwhile.
 func TestPoolBindingUnreachableMember(t *testing.T) {
 	pk := newTestPKI(t)
-	ac := testConfig(t, pk, "a")
-	ac.CertIdentity = certSerial
-	a, _ := startPool(t, ac)
+	a := checkingPool(t, pk)
 
 	// A member known from gossip whose gossip address does not answer.
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -186,11 +199,8 @@ func TestPoolBindingUnreachableMember(t *testing.T) {
 // verified either.
 func TestPoolBindingNeedsTheMembersOwnProof(t *testing.T) {
 	pk := newTestPKI(t)
-	ac := testConfig(t, pk, "a")
-	ac.CertIdentity = certSerial
-	a, _ := startPool(t, ac)
-	honest := withCert(t, pk, testConfig(t, pk, "honest", a.Addr()), "SE-HONEST")
-	honest.Meta.HSAID = "SE-HONEST"
+	a := checkingPool(t, pk)
+	honest := honestConfig(t, pk, a)
 	h, _ := startPool(t, honest)
 	waitFor(t, "honest verified", 10*time.Second, func() bool {
 		m, ok := member(a, "honest")

@@ -128,8 +128,8 @@ func (n *Node) peerPlatforms(dist *distances) map[string]router.PlatformNodes {
 // alive member of an allowed peer platform in the same environment, whose
 // router is advertised (it is ready), that advertises an HSA-ID (the one
 // pinned in allow_platforms, if any; the router checks the node's
-// certificate against it on every connection) which its gossip certificate
-// was not found not to carry. (A member not checked yet is routable: the
+// certificate against it on every connection), unless its gossip
+// certificate was found to carry another. (A member not checked yet is routable: the
 // router's check on connection covers it, and a new node takes calls at
 // once.)
 func (n *Node) routable(m federation.Member) bool {
