@@ -362,7 +362,8 @@ func (p *Pool) Run(ctx context.Context) error {
 			p.runBindings(checkCtx)
 		}()
 	}
-	p.rejoin()
+	joins := &rejoiner{inFlight: map[string]struct{}{}}
+	p.rejoin(ml, joins)
 	t := time.NewTicker(p.cfg.RejoinInterval)
 	defer t.Stop()
 	for {
@@ -383,13 +384,16 @@ func (p *Pool) Run(ctx context.Context) error {
 					p.log.Warn("gossip leave", "err", err)
 				}
 			}
-			if err := ml.Shutdown(); err != nil {
+			err := ml.Shutdown()
+			// The transport's shutdown ended the joins' streams.
+			joins.wg.Wait()
+			if err != nil {
 				return fmt.Errorf("gossip shutdown: %w", err)
 			}
 			return nil
 		case <-t.C:
 			p.reap()
-			p.rejoin()
+			p.rejoin(ml, joins)
 		}
 	}
 }
@@ -493,11 +497,24 @@ func (p *Pool) start() (*memberlist.Memberlist, error) {
 	return ml, nil
 }
 
+// maxRejoins bounds the joins in flight at once; further addresses wait
+// for a later round.
+const maxRejoins = 8
+
+// rejoiner tracks the joins in flight, one at most per address.
+type rejoiner struct {
+	mu       sync.Mutex
+	inFlight map[string]struct{}
+	wg       sync.WaitGroup
+}
+
 // rejoin tries the seeds when this member is alone, and failed members'
-// addresses always: that is how a partition heals.
-func (p *Pool) rejoin() {
+// addresses always: that is how a partition heals. Each address is joined
+// on a goroutine of its own: a join can take memberlist's TCPTimeout (30 s
+// on WAN timing) at an address that accepts and never answers, and such an
+// address must hold up neither the other addresses nor the pool's loop.
+func (p *Pool) rejoin(ml *memberlist.Memberlist, r *rejoiner) {
 	p.mu.Lock()
-	ml := p.ml
 	var targets []string
 	alive := 0
 	for _, m := range p.members {
@@ -513,12 +530,27 @@ func (p *Pool) rejoin() {
 	if alive == 0 {
 		targets = append(targets, p.cfg.Seeds...)
 	}
-	if ml == nil || len(targets) == 0 {
-		return
-	}
-	n, err := ml.Join(targets)
-	if n == 0 && err != nil {
-		p.log.Debug("gossip rejoin: no answer", "targets", targets, "err", err)
+	for _, addr := range targets {
+		r.mu.Lock()
+		_, busy := r.inFlight[addr]
+		start := !busy && len(r.inFlight) < maxRejoins
+		if start {
+			r.inFlight[addr] = struct{}{}
+		}
+		r.mu.Unlock()
+		if !start {
+			continue
+		}
+		r.wg.Add(1)
+		go func() {
+			defer r.wg.Done()
+			if n, err := ml.Join([]string{addr}); n == 0 && err != nil {
+				p.log.Debug("gossip rejoin: no answer", "target", addr, "err", err)
+			}
+			r.mu.Lock()
+			delete(r.inFlight, addr)
+			r.mu.Unlock()
+		}()
 	}
 }
 

@@ -309,3 +309,83 @@ func BenchmarkFederationFailureDetection(b *testing.B) {
 	b.ReportMetric(detect/float64(b.N), "detect-s")
 	b.ReportMetric(bw/float64(b.N), "B/s/member")
 }
+
+// silentServer accepts streams on loopback and never answers; with tls it
+// takes part in the TLS handshake first. It returns its address and a
+// count of the streams it accepted that the peer has since closed.
+func silentServer(t *testing.T, pk *testPKI, withTLS bool) (addr string, closed func() int) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, _ := pk.tls(t, "silent")
+	var mu sync.Mutex
+	n := 0
+	var conns []net.Conn
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+			go func() {
+				defer func() {
+					mu.Lock()
+					n++
+					mu.Unlock()
+				}()
+				var r net.Conn = c
+				if withTLS {
+					tc := tls.Server(c, srv)
+					if tc.Handshake() != nil {
+						return // the peer gave up during the handshake
+					}
+					r = tc
+				}
+				// Read and ignore until the peer closes.
+				buf := make([]byte, 512)
+				for {
+					if _, err := r.Read(buf); err != nil {
+						return
+					}
+				}
+			}()
+		}
+	}()
+	t.Cleanup(func() {
+		ln.Close()
+		mu.Lock()
+		for _, c := range conns {
+			c.Close()
+		}
+		mu.Unlock()
+	})
+	return ln.Addr().String(), func() int { mu.Lock(); defer mu.Unlock(); return n }
+}
+
+// An address that accepts and never answers (a hung host, a middlebox)
+// holds a join for memberlist's TCPTimeout (10 s here, 30 s on WAN
+// timing). It must delay neither the join of the other addresses nor the
+// pool's shutdown.
+func TestPoolRejoinIsNotHeldBySilentAddress(t *testing.T) {
+	for _, withTLS := range []bool{false, true} {
+		t.Run(fmt.Sprintf("tls=%v", withTLS), func(t *testing.T) {
+			pk := newTestPKI(t)
+			a, _ := startPool(t, testConfig(t, pk, "a"))
+			silent, closed := silentServer(t, pk, withTLS)
+			// memberlist joins a list's addresses in order: the silent one first.
+			b, stopB := startPool(t, testConfig(t, pk, "b", silent, a.Addr()))
+			waitFor(t, "b joined a past the silent seed", 3*time.Second, func() bool { return states(b) == "a=alive b=alive" }, b)
+			start := time.Now()
+			stopB()
+			if took := time.Since(start); took > 2*time.Second {
+				t.Errorf("b's pool took %s to stop with a join to a silent address in flight; want under 2 s", took)
+			}
+			waitFor(t, "the silent address's stream closed", 2*time.Second, func() bool { return closed() > 0 })
+		})
+	}
+}

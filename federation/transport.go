@@ -1,7 +1,9 @@
 package federation
 
 import (
+	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -34,13 +36,24 @@ type tlsTransport struct {
 	stop     chan struct{} // closed when Shutdown starts: stop handing streams on
 	done     chan struct{} // closed when the netTransport has shut down
 	stopOnce sync.Once
+
+	// Outbound streams (push/pull, joins, fallback probes) end when the
+	// transport shuts down: memberlist gives a stream up to TCPTimeout
+	// (30 s on WAN timing), and a join to an address that accepts and
+	// never answers would otherwise hold shutdown that long.
+	dialCtx     context.Context
+	cancelDials context.CancelFunc
+	outMu       sync.Mutex
+	out         map[*outboundConn]struct{} // nil once shut down
 }
 
 var _ memberlist.NodeAwareTransport = (*tlsTransport)(nil)
 
 func newTLSTransport(nt *netTransport, server, client *tls.Config, name string, key []byte) *tlsTransport {
 	t := &tlsTransport{netTransport: nt, server: server, client: client, name: name, key: key,
-		setups: make(chan struct{}, maxStreamSetups), streams: make(chan net.Conn), stop: make(chan struct{}), done: make(chan struct{})}
+		setups: make(chan struct{}, maxStreamSetups), streams: make(chan net.Conn), stop: make(chan struct{}), done: make(chan struct{}),
+		out: make(map[*outboundConn]struct{})}
+	t.dialCtx, t.cancelDials = context.WithCancel(context.Background())
 	go t.accept()
 	return t
 }
@@ -156,18 +169,56 @@ func (t *tlsTransport) DialTimeout(addr string, timeout time.Duration) (net.Conn
 }
 
 func (t *tlsTransport) DialAddressTimeout(a memberlist.Address, timeout time.Duration) (net.Conn, error) {
-	c, err := t.netTransport.DialAddressTimeout(a, timeout)
+	c, err := (&net.Dialer{Timeout: timeout}).DialContext(t.dialCtx, "tcp", a.Addr)
 	if err != nil {
 		return nil, err
 	}
 	tc := tls.Client(c, t.clientFor(a.Addr))
-	_ = tc.SetDeadline(time.Now().Add(timeout))
-	if err := tc.Handshake(); err != nil {
+	oc := &outboundConn{Conn: countingConn{tc, &t.sent}, raw: c, t: t}
+	if !t.track(oc) {
 		c.Close()
+		return nil, errors.New("gossip transport is shut down")
+	}
+	_ = tc.SetDeadline(time.Now().Add(timeout))
+	if err := tc.HandshakeContext(t.dialCtx); err != nil {
+		oc.Close()
 		return nil, fmt.Errorf("gossip TLS handshake with %s: %w", a.Addr, err)
 	}
 	_ = tc.SetDeadline(time.Time{})
-	return countingConn{tc, &t.sent}, nil
+	return oc, nil
+}
+
+// track registers an outbound stream so Shutdown can end it; false once
+// the transport is shut down.
+func (t *tlsTransport) track(oc *outboundConn) bool {
+	t.outMu.Lock()
+	defer t.outMu.Unlock()
+	if t.out == nil {
+		return false
+	}
+	t.out[oc] = struct{}{}
+	return true
+}
+
+// outboundConn is a stream this member opened; closing it forgets it.
+// Shutdown closes the TCP connection of any still open, which ends a read
+// or write in progress; memberlist then closes the stream itself.
+type outboundConn struct {
+	net.Conn          // the TLS stream, counted
+	raw      net.Conn // the TCP connection under it
+	t        *tlsTransport
+	once     sync.Once
+}
+
+func (c *outboundConn) Close() error {
+	var err error
+	c.once.Do(func() {
+		c.t.outMu.Lock()
+		delete(c.t.out, c)
+		c.t.outMu.Unlock()
+		err = c.Conn.Close()
+	})
+	return err
 }
 
 // clientFor is the client TLS configuration for a member at addr.
@@ -186,6 +237,14 @@ func (t *tlsTransport) Shutdown() error {
 	var err error
 	t.stopOnce.Do(func() {
 		close(t.stop)
+		t.cancelDials()
+		t.outMu.Lock()
+		out := t.out
+		t.out = nil
+		t.outMu.Unlock()
+		for oc := range out {
+			oc.raw.Close()
+		}
 		err = t.netTransport.Shutdown()
 		close(t.done)
 	})
