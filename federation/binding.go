@@ -13,6 +13,7 @@ import (
 	"net"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -92,6 +93,8 @@ const (
 	bindRetryMax = time.Minute
 	// bindTimeout bounds one check: connect, handshake, challenge, answer.
 	bindTimeout = 5 * time.Second
+	// bindParallel bounds the checks in flight at once.
+	bindParallel = 4
 	// bindTick is how often due checks are looked for; a member's
 	// appearance or change is checked at once (Pool.note kicks the loop).
 	bindTick = 5 * time.Second
@@ -124,23 +127,52 @@ func (p *Pool) kickBindings() {
 	}
 }
 
-// runBindings checks members until ctx ends, one at a time: a federation
-// has tens of nodes and a check takes a round trip and a handshake.
+// runBindings checks members until ctx ends, up to bindParallel at a
+// time: a check of a member whose address is black-holed takes the whole
+// bindTimeout, and must not hold up the first check of a new member.
+// Members never checked come first (dueBindings).
 func (p *Pool) runBindings(ctx context.Context) {
 	t := time.NewTicker(bindTick)
 	defer t.Stop()
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	var mu sync.Mutex
+	inFlight := map[string]bool{} // member names being checked
+	ended := make(chan struct{}, 1)
 	for {
+	start:
 		for _, m := range p.dueBindings(time.Now()) {
-			if ctx.Err() != nil {
-				return
+			mu.Lock()
+			busy, full := inFlight[m.Name], len(inFlight) >= bindParallel
+			if !busy && !full {
+				inFlight[m.Name] = true
 			}
-			p.check(ctx, m)
+			mu.Unlock()
+			switch {
+			case full:
+				break start // look again when a check ends
+			case busy:
+				continue
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				p.check(ctx, m)
+				mu.Lock()
+				delete(inFlight, m.Name)
+				mu.Unlock()
+				select {
+				case ended <- struct{}{}:
+				default:
+				}
+			}()
 		}
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
 		case <-p.bindKick:
+		case <-ended:
 		}
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
+	"fmt"
 	"net"
 	"strings"
 	"testing"
@@ -226,4 +227,28 @@ func TestPoolBindingNeedsTheMembersOwnProof(t *testing.T) {
 	if _, err := a.challenge(t.Context(), Member{Name: "keyless", Addr: k.Addr()}); err == nil || !strings.Contains(err.Error(), "without a proof") {
 		t.Errorf("challenge of a member with another key: %v, want its proof refused", err)
 	}
+}
+
+// Members whose gossip addresses accept and never answer each hold a
+// check for bindTimeout; a member that appears after them is still
+// checked at once.
+func TestPoolBindingNotHeldBySilentMembers(t *testing.T) {
+	pk := newTestPKI(t)
+	a := checkingPool(t, pk)
+	a.mu.Lock()
+	for i := range bindParallel - 1 {
+		// Named to sort before "honest": never-checked members are
+		// checked in name order.
+		name := fmt.Sprintf("aa-silent-%d", i)
+		addr, _ := silentServer(t, pk, true)
+		a.members[name] = &Member{Name: name, Addr: addr, Meta: Meta{Platform: "S", Node: name, HSAID: "SE-" + name}, State: StateAlive, Since: time.Now()}
+	}
+	a.mu.Unlock()
+	a.kickBindings()
+	time.Sleep(200 * time.Millisecond) // the silent members' checks start
+	startPool(t, honestConfig(t, pk, a))
+	waitFor(t, "honest verified while the silent members' checks hang", bindTimeout/2, func() bool {
+		m, _ := member(a, "honest")
+		return m.Binding == BindingVerified
+	}, a)
 }
