@@ -362,7 +362,7 @@ func (p *Pool) Run(ctx context.Context) error {
 			p.runBindings(checkCtx)
 		}()
 	}
-	joins := &rejoiner{inFlight: map[string]struct{}{}}
+	joins := &rejoiner{inFlight: map[string]bool{}}
 	p.rejoin(ml, joins)
 	t := time.NewTicker(p.cfg.RejoinInterval)
 	defer t.Stop()
@@ -386,7 +386,9 @@ func (p *Pool) Run(ctx context.Context) error {
 			}
 			err := ml.Shutdown()
 			// The transport's shutdown ended the joins' streams.
-			joins.wg.Wait()
+			if !joins.wait(rejoinStopWait) {
+				p.log.Debug("gossip: a join is still resolving its address at shutdown; not waiting for it")
+			}
 			if err != nil {
 				return fmt.Errorf("gossip shutdown: %w", err)
 			}
@@ -497,14 +499,25 @@ func (p *Pool) start() (*memberlist.Memberlist, error) {
 	return ml, nil
 }
 
-// maxRejoins bounds the joins in flight at once; further addresses wait
-// for a later round.
+// maxRejoins bounds the joins of failed members' addresses in flight at
+// once; further addresses wait for a later round. Seeds are not counted:
+// there are few of them, and when this member is alone they are what
+// finds the others again (a failed member's old address may be gone for
+// good, e.g. a container that came back on a new IP).
 const maxRejoins = 8
+
+// rejoinStopWait bounds how long Run waits, after memberlist has shut
+// down, for joins still in flight. The transport's shutdown ends their
+// streams at once, but a seed given as a DNS name may still be resolving
+// (memberlist's lookup takes no context); such a join fails by itself
+// once resolved, since the transport no longer dials.
+const rejoinStopWait = 3 * time.Second
 
 // rejoiner tracks the joins in flight, one at most per address.
 type rejoiner struct {
 	mu       sync.Mutex
-	inFlight map[string]struct{}
+	inFlight map[string]bool // address → is a seed
+	failed   int             // joins in flight to failed members' addresses
 	wg       sync.WaitGroup
 }
 
@@ -515,7 +528,7 @@ type rejoiner struct {
 // address must hold up neither the other addresses nor the pool's loop.
 func (p *Pool) rejoin(ml *memberlist.Memberlist, r *rejoiner) {
 	p.mu.Lock()
-	var targets []string
+	var failed []string
 	alive := 0
 	for _, m := range p.members {
 		switch {
@@ -523,34 +536,63 @@ func (p *Pool) rejoin(ml *memberlist.Memberlist, r *rejoiner) {
 		case m.State == StateAlive:
 			alive++
 		case m.State == StateFailed:
-			targets = append(targets, m.Addr)
+			failed = append(failed, m.Addr)
 		}
 	}
 	p.mu.Unlock()
 	if alive == 0 {
-		targets = append(targets, p.cfg.Seeds...)
+		for _, addr := range p.cfg.Seeds {
+			p.startJoin(ml, r, addr, true)
+		}
 	}
-	for _, addr := range targets {
+	for _, addr := range failed {
+		p.startJoin(ml, r, addr, false)
+	}
+}
+
+// startJoin joins addr on a goroutine of its own unless a join to it is in
+// flight, or (not a seed) maxRejoins joins to failed members are.
+func (p *Pool) startJoin(ml *memberlist.Memberlist, r *rejoiner, addr string, seed bool) {
+	r.mu.Lock()
+	_, busy := r.inFlight[addr]
+	start := !busy && (seed || r.failed < maxRejoins)
+	if start {
+		r.inFlight[addr] = seed
+		if !seed {
+			r.failed++
+		}
+	}
+	r.mu.Unlock()
+	if !start {
+		return
+	}
+	r.wg.Add(1)
+	go func() {
+		defer r.wg.Done()
+		if n, err := ml.Join([]string{addr}); n == 0 && err != nil {
+			p.log.Debug("gossip rejoin: no answer", "target", addr, "err", err)
+		}
 		r.mu.Lock()
-		_, busy := r.inFlight[addr]
-		start := !busy && len(r.inFlight) < maxRejoins
-		if start {
-			r.inFlight[addr] = struct{}{}
+		delete(r.inFlight, addr)
+		if !seed {
+			r.failed--
 		}
 		r.mu.Unlock()
-		if !start {
-			continue
-		}
-		r.wg.Add(1)
-		go func() {
-			defer r.wg.Done()
-			if n, err := ml.Join([]string{addr}); n == 0 && err != nil {
-				p.log.Debug("gossip rejoin: no answer", "target", addr, "err", err)
-			}
-			r.mu.Lock()
-			delete(r.inFlight, addr)
-			r.mu.Unlock()
-		}()
+	}()
+}
+
+// wait waits for the joins in flight, at most d.
+func (r *rejoiner) wait(d time.Duration) bool {
+	done := make(chan struct{})
+	go func() {
+		r.wg.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return true
+	case <-time.After(d):
+		return false
 	}
 }
 

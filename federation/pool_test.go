@@ -389,3 +389,34 @@ func TestPoolRejoinIsNotHeldBySilentAddress(t *testing.T) {
 		})
 	}
 }
+
+// When this member is alone, its seeds are what finds the others again
+// (failed members' old addresses may be gone for good): more failed
+// members than maxRejoins whose addresses hang must not keep the seeds
+// from being joined.
+func TestPoolRejoinReachesSeedsPastSilentFailedMembers(t *testing.T) {
+	pk := newTestPKI(t)
+	a, _ := startPool(t, testConfig(t, pk, "a"))
+	b, err := New(testConfig(t, pk, "b", a.Addr()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range maxRejoins + 1 {
+		name := fmt.Sprintf("gone-%d", i)
+		addr, _ := silentServer(t, pk, true)
+		b.members[name] = &Member{Name: name, Addr: addr, State: StateFailed, Since: time.Now()}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- b.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("b stop: %v", err)
+		}
+	})
+	waitFor(t, "b joined its seed past the hanging failed members", 3*time.Second, func() bool {
+		m, ok := member(b, "a")
+		return ok && m.State == StateAlive
+	}, b)
+}

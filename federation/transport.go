@@ -210,6 +210,18 @@ type outboundConn struct {
 	once     sync.Once
 }
 
+// Write closes the stream when a write fails: a TLS stream is unusable
+// after a failed write, and one caller (memberlist's label header) returns
+// on such an error without closing it, which would keep it in out until
+// Shutdown.
+func (c *outboundConn) Write(b []byte) (int, error) {
+	n, err := c.Conn.Write(b)
+	if err != nil {
+		c.Close()
+	}
+	return n, err
+}
+
 func (c *outboundConn) Close() error {
 	var err error
 	c.once.Do(func() {
