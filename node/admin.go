@@ -52,12 +52,15 @@ type admin struct {
 	// localBusy holds a token per local integrations answer being
 	// computed (integrations.go, maxLocalConcurrent).
 	localBusy chan struct{}
+	// traceBusy holds a token per trace being assembled (trace.go,
+	// maxTraceConcurrent).
+	traceBusy chan struct{}
 }
 
 func newAdmin(n *Node) (*admin, error) {
 	var err error
 	a := &admin{n: n, allow: map[string]bool{}, nodes: map[string]bool{strings.ToLower(n.cfg.Node.Name): true},
-		localBusy: make(chan struct{}, maxLocalConcurrent)}
+		localBusy: make(chan struct{}, maxLocalConcurrent), traceBusy: make(chan struct{}, maxTraceConcurrent)}
 	for _, id := range n.cfg.Admin.Allow {
 		a.allow[strings.ToLower(id)] = true
 	}
@@ -169,8 +172,9 @@ func (a *admin) auth(next http.Handler) http.Handler {
 				actor = id
 			}
 		}
-		if actor == "" && verified && r.Method == http.MethodGet && strings.HasPrefix(r.URL.Path, tracePath) {
-			// Another platform's node assembling a trace: hop records only.
+		if actor == "" && verified && r.Method == http.MethodGet && strings.HasPrefix(r.URL.Path, tracePath) && r.URL.Query().Get("local") == "1" {
+			// Another platform's node assembling a trace: this node's hop
+			// records only (local=1), never an assembly of its own.
 			if name, ok := a.n.federationPeer(r.TLS.PeerCertificates[0]); ok {
 				actor = "federation:" + name
 			}

@@ -476,57 +476,18 @@ func TestFederationTrustsOnlyCertifiedHSAIDs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	issue := func(name, hsaID string) (crt, key, ca string) {
-		t.Helper()
-		is, err := p.ca.Issue(pki.Request{CommonName: name, SerialNumber: hsaID, IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := pki.WriteFiles(p.dir, name, is); err != nil {
-			t.Fatal(err)
-		}
-		return filepath.Join(p.dir, name+".crt"), filepath.Join(p.dir, name+".key"), filepath.Join(p.dir, "ca.crt")
-	}
+	issue := func(name, hsaID string) (crt, key, ca string) { return issueCert(t, p, name, hsaID) }
 	// member joins N's federation as a bare pool named platform/node,
 	// advertising hsaID and, if set, the gossip address advertise, with a
 	// certificate that carries certID.
 	member := func(platform, node, hsaID, certID, advertise string) {
 		t.Helper()
-		crt, key, ca := issue(strings.ToLower(platform+"-"+node), certID)
-		srv, err := pki.ServerTLSConfig(crt, key, []string{ca}, true)
-		if err != nil {
-			t.Fatal(err)
-		}
-		cli, err := pki.ClientTLSConfig(crt, key, []string{ca})
-		if err != nil {
-			t.Fatal(err)
-		}
-		fc := federation.DefaultFederationConfig()
-		fc.Name = platform + "/" + node
-		fc.BindAddr, fc.AdvertiseAddr = "127.0.0.1:0", advertise
-		fc.Label = n.cfg.Federation.Label
-		fc.Keys = keys
-		fc.ServerTLS, fc.ClientTLS = srv, chainOnly(cli)
-		fc.Seeds = []string{n.fed.Addr()}
 		router := "127.0.0.1:1"
 		if certID != hsaID {
 			router = "127.0.0.1:2"
 		}
-		fc.Meta = federation.Meta{Platform: platform, Node: node, Environment: n.cfg.Federation.Environment, HSAID: hsaID, RouterAddr: router, Version: "test"}
-		fc.ProbeInterval, fc.ProbeTimeout, fc.GossipInterval = 100*time.Millisecond, 50*time.Millisecond, 20*time.Millisecond
-		pool, err := federation.New(fc)
-		if err != nil {
-			t.Fatal(err)
-		}
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan error, 1)
-		go func() { done <- pool.Run(ctx) }()
-		t.Cleanup(func() {
-			cancel()
-			if err := <-done; err != nil {
-				t.Errorf("pool %s: %v", fc.Name, err)
-			}
-		})
+		joinBareMember(t, p, n.Node, keys, federation.Meta{Platform: platform, Node: node, HSAID: hsaID, RouterAddr: router},
+			strings.ToLower(platform+"-"+node), certID, advertise)
 	}
 	// A TLS server (think of any producer) whose certificate, of a CA the
 	// federation trusts, carries SE-VICTIM. Like an HTTPS producer, it
@@ -609,4 +570,59 @@ func TestFederationTrustsOnlyCertifiedHSAIDs(t *testing.T) {
 	if pn := n.peerPlatforms(nil)["a"]; !slices.Contains(pn.Addrs, "127.0.0.1:1") || slices.Contains(pn.Addrs, "127.0.0.1:2") {
 		t.Errorf("N routes to A's nodes %v, want A/real's 127.0.0.1:1 and not A/fake's 127.0.0.1:2", pn.Addrs)
 	}
+}
+
+// issueCert issues a loopback certificate named name (its CN) carrying
+// hsaID into the platform's directory.
+func issueCert(t *testing.T, p *gossipPlatform, name, hsaID string) (crt, key, ca string) {
+	t.Helper()
+	is, err := p.ca.Issue(pki.Request{CommonName: name, SerialNumber: hsaID, IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := pki.WriteFiles(p.dir, name, is); err != nil {
+		t.Fatal(err)
+	}
+	return filepath.Join(p.dir, name+".crt"), filepath.Join(p.dir, name+".key"), filepath.Join(p.dir, "ca.crt")
+}
+
+// joinBareMember joins seed's federation as a bare pool (no node behind
+// it) named meta.Platform/meta.Node, advertising meta in seed's
+// environment and, if set, the gossip address advertise, with a
+// certificate whose CN is certCN and which carries certID. It runs until
+// the test ends.
+func joinBareMember(t *testing.T, p *gossipPlatform, seed *Node, keys [][]byte, meta federation.Meta, certCN, certID, advertise string) {
+	t.Helper()
+	crt, key, ca := issueCert(t, p, certCN, certID)
+	srv, err := pki.ServerTLSConfig(crt, key, []string{ca}, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cli, err := pki.ClientTLSConfig(crt, key, []string{ca})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fc := federation.DefaultFederationConfig()
+	fc.Name = meta.Platform + "/" + meta.Node
+	fc.BindAddr, fc.AdvertiseAddr = "127.0.0.1:0", advertise
+	fc.Label = seed.cfg.Federation.Label
+	fc.Keys = keys
+	fc.ServerTLS, fc.ClientTLS = srv, chainOnly(cli)
+	fc.Seeds = []string{seed.fed.Addr()}
+	meta.Environment, meta.Version = seed.cfg.Federation.Environment, "test"
+	fc.Meta = meta
+	fc.ProbeInterval, fc.ProbeTimeout, fc.GossipInterval = 100*time.Millisecond, 50*time.Millisecond, 20*time.Millisecond
+	pool, err := federation.New(fc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- pool.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("pool %s: %v", fc.Name, err)
+		}
+	})
 }

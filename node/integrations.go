@@ -52,6 +52,10 @@ const (
 	// router. One asked beyond it answers 503 at once, and the walk asks
 	// the platform's next node.
 	maxLocalConcurrent = 2
+	// integrationsMaxAnswer bounds another platform's local answer: its
+	// edges for the filter, which for all=1 on a large catalog run to
+	// tens of MB.
+	integrationsMaxAnswer = 64 << 20
 	// maxLookups bounds the per-address questions a walk asks other
 	// platforms when their edge list has no exact match (wildcard and
 	// HSA-climb routes, dead-end reasons).
@@ -576,7 +580,7 @@ func (wk *walk) ask(ms []federation.Member, f IntegrationsFilter, all bool) (*In
 
 func (wk *walk) askNode(m federation.Member, q url.Values) (*IntegrationsLocal, error) {
 	var ans IntegrationsLocal
-	if err := wk.a.askPeer(wk.ctx, m, integrationsPath+"?"+q.Encode(), &ans); err != nil {
+	if err := wk.a.askPeer(wk.ctx, m, integrationsPath+"?"+q.Encode(), integrationsMaxAnswer, &ans); err != nil {
 		return nil, err
 	}
 	return &ans, nil

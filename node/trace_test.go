@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vaxel/vaxel/federation"
+	"github.com/vaxel/vaxel/node/config"
 	"github.com/vaxel/vaxel/pki"
 )
 
@@ -134,5 +136,37 @@ func TestTraceAcrossThreePlatforms(t *testing.T) {
 	}
 	if st, raw := traceGet(t, p.dir, "n1", b.AdminAddr(), "/api/v1/catalog"); st == 200 {
 		t.Errorf("N's node reading B's catalog: HTTP %d %s; want refused", st, raw)
+	}
+	// ... and may not make B assemble a trace (a fan-out of B's own).
+	if st, raw := traceGet(t, p.dir, "n1", b.AdminAddr(), "/api/v1/trace/"+traceID); st == 200 {
+		t.Errorf("N's node asking B to assemble a trace: HTTP %d %s; want refused", st, raw)
+	}
+
+	// A member that advertises B's router under a name that sorts first,
+	// with a certificate carrying B's HSA-ID (so its binding checks out)
+	// but another node's admin address, must not answer for b1: its admin
+	// address presents n1's certificate, and what it answers is not b1's.
+	keys, err := config.ReadGossipKeys(fedKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bRouter, _ := b.RouterAddrs()
+	joinBareMember(t, p, a.Node, keys, federation.Meta{Platform: "B", Node: "0rogue", HSAID: b.hsaID, InstanceID: "B",
+		RouterAddr: bRouter, AdminAddr: n.AdminAddr()}, "0rogue", b.hsaID, "")
+	waitFor(t, "A verified the rogue member", 20*time.Second, func() bool {
+		for _, m := range a.FederationMembers() {
+			if m.Name == "B/0rogue" {
+				return m.Binding == federation.BindingVerified
+			}
+		}
+		return false
+	})
+	st, raw = traceGet(t, p.dir, "admin", a.AdminAddr(), "/api/v1/trace/"+traceID)
+	ans = TraceAnswer{}
+	if err := json.Unmarshal(raw, &ans); st != 200 || err != nil {
+		t.Fatalf("trace with a rogue member: HTTP %d %s", st, raw)
+	}
+	if len(ans.Hops) != 3 || ans.Hops[2].Platform != "B" || ans.Hops[2].Node != "b1" {
+		t.Errorf("trace with a rogue member advertising B's router: %d hops, want A, N and b1's record:\n%s", len(ans.Hops), raw)
 	}
 }
