@@ -391,12 +391,15 @@ func (r *Router) forward(ctx *fasthttp.RequestCtx, c *call, body []byte, in *inb
 	}
 	err = hc.Do(req, resp)
 	tried := 0 // the platform node last tried
-	for i := 1; err != nil && (isConnectFailure(err) || errors.Is(err, fasthttp.ErrConnectionClosed) || errors.Is(err, errNotPlatformNode)) && i < alts.len() && (ob == nil || !ob.started()); i++ {
-		// Another node of the platform: the refused one was never reached.
-		// A pooled connection closed before any response byte counts as
-		// unreached too, as for the one retry on a producer (RetryIfErr in
-		// producer.go): a node stopping closes its idle connections. One
-		// that cannot be connected to is passed by for a while.
+	for i := 1; err != nil && (isConnectFailure(err) || errors.Is(err, errPeerClosedConns) || errors.Is(err, errNotPlatformNode)) && i < alts.len() && (ob == nil || !ob.started()); i++ {
+		// Another node of the platform, only when the call never reached
+		// the one tried: it could not be connected to, refused the node's
+		// certificate check, or every pooled connection to it had been
+		// closed (producerTransport drops those before writing). A
+		// connection that closes after the request was written is not
+		// among them: the node may have read the call and passed it on, and
+		// a call is never sent twice. One that cannot be connected to is
+		// passed by for a while.
 		if isConnectFailure(err) || errors.Is(err, errNotPlatformNode) {
 			alts.markDown(tried)
 		}
@@ -421,7 +424,7 @@ func (r *Router) forward(ctx *fasthttp.RequestCtx, c *call, body []byte, in *inb
 			alts.markDown(tried)
 		}
 	}
-	if err != nil && isConnectFailure(err) && alts.len() == 0 && r.cfg.RetryDelay < timeout && (ob == nil || !ob.started()) {
+	if err != nil && (isConnectFailure(err) || errors.Is(err, errPeerClosedConns)) && alts.len() == 0 && r.cfg.RetryDelay < timeout && (ob == nil || !ob.started()) {
 		// One retry, and only when the producer was never reached: a
 		// refused or failed connect cannot have delivered the call. It
 		// fails before any byte is written, so a streamed body is still

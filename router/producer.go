@@ -113,14 +113,13 @@ func (r *Router) clientWith(url string, connect time.Duration, hsaID string) (*f
 		DisableHeaderNamesNormalizing: true,
 		DisablePathNormalizing:        true,
 		NoDefaultUserAgentHeader:      true,
-		MaxIdemponentCallAttempts:     2,
-		// A pooled keep-alive connection the producer closed while idle fails
-		// before any response byte; that call never reached the producer and
-		// is retried at once on a new connection (reference:
-		// ConnectionResetByPeerProblemIT). Nothing else is retried here.
-		RetryIfErr: func(_ *fasthttp.Request, attempts int, err error) (bool, bool) {
-			return false, attempts < 2 && errors.Is(err, fasthttp.ErrConnectionClosed)
-		},
+		// Nothing is retried here. A pooled keep-alive connection the
+		// producer closed while idle is dropped before the request is
+		// written on it, and the call goes on a new connection
+		// (producerTransport; reference: ConnectionResetByPeerProblemIT). A
+		// connection that fails once the request is written may have
+		// delivered it, so the call is not sent again.
+		RetryIfErr: func(*fasthttp.Request, int, error) (bool, bool) { return false, false },
 	}
 	next := make(map[clientKey]*fasthttp.HostClient, len(cur)+1)
 	for k, v := range cur {

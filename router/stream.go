@@ -68,10 +68,12 @@ package router
 import (
 	"bufio"
 	"bytes"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"sync"
 	"time"
 	"unsafe"
@@ -613,6 +615,20 @@ func (producerTransport) RoundTrip(hc *fasthttp.HostClient, req *fasthttp.Reques
 	if err != nil {
 		return false, err
 	}
+	// A pooled connection the peer has closed (a node stopping, a
+	// producer's idle timeout) is dropped before anything is written on
+	// it, and another taken: a request written to it would fail with no
+	// way to tell whether the peer read it, and such a request is never
+	// sent again (the handler fails over on connection failures only).
+	for tries := 0; peerClosed(cc.Conn()); tries++ {
+		hc.CloseConn(cc)
+		if tries == maxClosedConns {
+			return false, errPeerClosedConns
+		}
+		if cc, err = hc.AcquireConn(timeout, req.ConnectionClose()); err != nil {
+			return false, err
+		}
+	}
 	conn := cc.Conn()
 	resp.ParseNetConn(conn)
 
@@ -912,3 +928,24 @@ var (
 	_ fasthttp.BodyWriterTo = (*outBody)(nil)
 	_ fasthttp.BodyWriterTo = (*producerBody)(nil)
 )
+
+// maxClosedConns bounds the pooled connections found closed by their peer
+// that one call drops before it gives up (errPeerClosedConns); a pool
+// that ran dry dials a new connection first.
+const maxClosedConns = 64
+
+// errPeerClosedConns: every pooled connection tried had been closed by the
+// peer. Nothing was written: like a failed connect, the call never reached
+// the peer.
+var errPeerClosedConns = errors.New("every pooled connection had been closed by the peer")
+
+// peerClosed reports whether the peer of c, a pooled client connection
+// (rawio, perhaps inside TLS), has closed it. Connections without the raw
+// path (other systems) are not checked.
+func peerClosed(c net.Conn) bool {
+	if tc, ok := c.(*tls.Conn); ok {
+		c = tc.NetConn()
+	}
+	pc, ok := c.(interface{ PeerClosed() bool })
+	return ok && pc.PeerClosed()
+}

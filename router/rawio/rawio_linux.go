@@ -40,6 +40,12 @@ type Conn struct {
 	wn      int
 	werr    syscall.Errno
 	writeFn func(uintptr) bool
+
+	// PeerClosed's callback, buffers and result, under rmu.
+	peekFn     func(uintptr)
+	tcpInfo    syscall.TCPInfo
+	tcpInfoLen uint32
+	peerClosed bool
 }
 
 // Wrap returns c as a *Conn when it is a TCP connection, otherwise c.
@@ -55,7 +61,38 @@ func Wrap(c net.Conn) net.Conn {
 	w := &Conn{tcp: tc, rc: rc}
 	w.readFn = w.doRead
 	w.writeFn = w.doWrite
+	w.peekFn = w.doPeek
 	return w
+}
+
+// PeerClosed reports whether the peer has closed the connection or reset
+// it: the socket has left TCP's established state (a FIN received puts it
+// in CLOSE_WAIT), whatever bytes are still waiting to be read (a TLS
+// peer's close_notify comes before its FIN; a session ticket is no close).
+// It reads nothing and does not wait. A keep-alive client asks it before
+// it writes a request on a pooled connection: a request written to a
+// connection the peer has closed fails after the write, when nobody can
+// tell any more whether the peer read it, while one not written can go on
+// another connection.
+func (c *Conn) PeerClosed() bool {
+	c.rmu.Lock()
+	defer c.rmu.Unlock()
+	c.peerClosed = false
+	if err := c.rc.Control(c.peekFn); err != nil {
+		return true // closed on this side
+	}
+	return c.peerClosed
+}
+
+// tcpEstablished is TCP_ESTABLISHED, tcpi_state of a connection open both
+// ways.
+const tcpEstablished = 1
+
+func (c *Conn) doPeek(fd uintptr) {
+	c.tcpInfoLen = uint32(unsafe.Sizeof(c.tcpInfo))
+	_, _, e := syscall.RawSyscall6(syscall.SYS_GETSOCKOPT, fd, syscall.IPPROTO_TCP, syscall.TCP_INFO,
+		uintptr(unsafe.Pointer(&c.tcpInfo)), uintptr(unsafe.Pointer(&c.tcpInfoLen)), 0)
+	c.peerClosed = e != 0 || c.tcpInfo.State != tcpEstablished
 }
 
 func (c *Conn) Read(p []byte) (int, error) {

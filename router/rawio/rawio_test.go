@@ -321,3 +321,77 @@ func TestHandOverThroughSocket(t *testing.T) {
 	}
 	<-done
 }
+
+// PeerClosed is false while the peer keeps the connection open, whether or
+// not it sent bytes not read yet, and true once it closed it, even with
+// bytes still waiting (a TLS peer's close_notify comes before its FIN).
+func TestPeerClosed(t *testing.T) {
+	if !enabled {
+		t.Skip("no raw path on this system")
+	}
+	closedSoon := func(c net.Conn) bool {
+		deadline := time.Now().Add(2 * time.Second)
+		for time.Now().Before(deadline) {
+			if c.(*Conn).PeerClosed() {
+				return true
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		return false
+	}
+	c, s := pair(t)
+	if c.(*Conn).PeerClosed() {
+		t.Fatal("a fresh connection reads as closed by its peer")
+	}
+	if _, err := s.Write([]byte("unread")); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(20 * time.Millisecond)
+	if c.(*Conn).PeerClosed() {
+		t.Error("a connection with bytes waiting reads as closed by its peer")
+	}
+	s.Close()
+	if !closedSoon(c) {
+		t.Error("a connection whose peer closed it (bytes still waiting) does not read as closed")
+	}
+	c.Close()
+
+	c, s = pair(t)
+	defer c.Close()
+	s.(*Conn).tcp.SetLinger(0) // close with a reset
+	s.Close()
+	if !closedSoon(c) {
+		t.Error("a connection reset by its peer does not read as closed")
+	}
+}
+
+// BenchmarkPeerClosed: the check a keep-alive client makes before each
+// request on a pooled connection (one getsockopt).
+func BenchmarkPeerClosed(b *testing.B) {
+	if !enabled {
+		b.Skip("no raw path on this system")
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		if s, err := ln.Accept(); err == nil {
+			defer s.Close()
+			_, _ = io.Copy(io.Discard, s)
+		}
+	}()
+	nc, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		b.Fatal(err)
+	}
+	c := Wrap(nc).(*Conn)
+	defer c.Close()
+	b.ReportAllocs()
+	for b.Loop() {
+		if c.PeerClosed() {
+			b.Fatal("open connection reads as closed")
+		}
+	}
+}
