@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"crypto/tls"
 	"io"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -102,5 +103,44 @@ func TestHandlerNeverResendsACallANodeRead(t *testing.T) {
 	}
 	if bad.got.Load() != 1 || good.Count() != 0 {
 		t.Errorf("the node that read the call got it %d times, the other node %d times; want 1 and 0", bad.got.Load(), good.Count())
+	}
+}
+
+// A node of a platform that accepts connections but never completes the
+// TLS handshake (frozen) is passed by within the platform connect timeout,
+// and the call goes to another node: nothing was sent to the frozen one.
+func TestHandlerPassesFrozenPlatformNodeBy(t *testing.T) {
+	k := routertest.NewPKI(t)
+	frozen, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { frozen.Close() })
+	go func() {
+		for {
+			c, err := frozen.Accept()
+			if err != nil {
+				return
+			}
+			t.Cleanup(func() { c.Close() })
+		}
+	}()
+	good := routertest.NewTLSProducer(t, k, nil)
+	cat := routertest.NewCatalog(t).RouteAuth(nsPing, "SE-LA", "RIVTABP21", "vaxel://NATIONAL", consumerID).Build()
+	r := start(t, k, nil, cat)
+	c := routertest.NewHTTPSClient(t, r.HTTPS, k.ClientTLS(t, k.Consumer))
+	r.SetPlatforms(router.NewPlatforms(map[string]router.PlatformNodes{"NATIONAL": {
+		Addrs:  []string{frozen.Addr().String(), strings.TrimPrefix(good.URL, "https://")},
+		HSAIDs: []string{routertest.ServerID, routertest.ServerID},
+		Near:   1,
+	}}))
+	start := time.Now()
+	resp := c.Post(t, routertest.Envelope21("SE-LA", nsPing), nil)
+	took := time.Since(start)
+	if resp.Status != http.StatusOK || good.Count() != 1 {
+		t.Fatalf("call with the first node frozen: HTTP %d, %d calls at the other node; want 200 and 1: %s", resp.Status, good.Count(), resp.Body)
+	}
+	if limit := router.DefaultConfig().PlatformConnectTimeout + time.Second; took > limit {
+		t.Errorf("the call took %s with the first node frozen; want under %s (the platform connect timeout and a call)", took, limit)
 	}
 }

@@ -96,7 +96,10 @@ func (r *Router) clientWith(url string, connect time.Duration, hsaID string) (*f
 			if err != nil {
 				return nil, err
 			}
-			return rawio.Wrap(c), nil
+			if hsaID == "" || !isTLS {
+				return rawio.Wrap(c), nil
+			}
+			return platformHandshake(rawio.Wrap(c), tc, connect)
 		},
 		MaxConns: r.cfg.MaxConnsPerProducer,
 		// Waiting for a free pooled connection is not connecting: it keeps
@@ -128,6 +131,25 @@ func (r *Router) clientWith(url string, connect time.Duration, hsaID string) (*f
 	next[key] = hc
 	r.clients.Store(&next)
 	return hc, isTLS, nil
+}
+
+// platformHandshake runs the TLS handshake with another platform's node
+// within connect, as part of connecting (fasthttp then uses the TLS
+// connection as it is). A failed or timed-out handshake is a failed
+// connect (isConnectFailure): nothing of the call was written, so the
+// call goes on to another node of the platform. fasthttp's own handshake
+// would be bounded by its write timeout only (30 s and more), and a node
+// that accepts connections but is frozen would hold every call spread to
+// it that long.
+func platformHandshake(c net.Conn, cfg *tls.Config, connect time.Duration) (net.Conn, error) {
+	tc := tls.Client(c, cfg)
+	_ = tc.SetDeadline(time.Now().Add(connect))
+	if err := tc.Handshake(); err != nil {
+		c.Close()
+		return nil, &net.OpError{Op: "dial", Net: "tcp", Source: c.LocalAddr(), Addr: c.RemoteAddr(), Err: fmt.Errorf("TLS handshake: %w", err)}
+	}
+	_ = tc.SetDeadline(time.Time{})
+	return tc, nil
 }
 
 // errNotPlatformNode: the node's certificate does not carry its platform's
