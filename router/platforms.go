@@ -220,6 +220,9 @@ type hopOrder struct {
 	down        []*atomic.Int64
 	near, start int
 	mask        uint64 // bit k: node k is marked down
+	// probe is 1 + the node this call tries first, because its hold ended
+	// and this call renewed it; 0: none.
+	probe int
 }
 
 func (h hopOrder) len() int { return len(h.urls) }
@@ -232,9 +235,29 @@ func (h hopOrder) base(k int) int {
 	return k
 }
 
-// index returns the index in urls of the i-th node to try: the nodes not
-// marked down in base order, then the marked ones in base order.
+// index returns the index in urls of the i-th node to try: the node to
+// probe, if any, then the others as ordered.
 func (h hopOrder) index(i int) int {
+	if h.probe == 0 {
+		return h.ordered(i)
+	}
+	p := h.probe - 1
+	if i == 0 {
+		return p
+	}
+	for k := 0; k < len(h.urls); k++ {
+		if b := h.ordered(k); b != p {
+			if i--; i == 0 {
+				return b
+			}
+		}
+	}
+	return p // not reached: i < len
+}
+
+// ordered returns the index in urls of the i-th node in order: the nodes
+// not marked down in base order, then the marked ones in base order.
+func (h hopOrder) ordered(i int) int {
 	if h.mask == 0 {
 		return h.base(i)
 	}
@@ -301,12 +324,19 @@ func (r *Router) candidates(platform string) hopOrder {
 				now = time.Now().UnixNano()
 			}
 			// When a hold ends, one call (the one that renews it) tries
-			// the node; all others keep passing it by. A node that is
-			// still unreachable then costs one call a connect timeout per
-			// DownHold, not every call that picks it; one that answers
-			// is cleared (markUp).
-			if until > now || !h.down[j].CompareAndSwap(until, now+int64(DownHold)) {
+			// the node, first, whether it is near or far; all others keep
+			// passing it by. A node that is still unreachable then costs
+			// one call a connect timeout per DownHold, not every call that
+			// picks it; one that answers is cleared (markUp). Tried after
+			// the others, it would be reached only when they all failed,
+			// and a node that came back would stay passed by.
+			switch {
+			case until > now || !h.down[j].CompareAndSwap(until, now+int64(DownHold)):
 				h.mask |= 1 << j
+			case h.probe == 0:
+				h.probe = j + 1
+			default:
+				h.mask |= 1 << j // one probe per call
 			}
 		}
 	}

@@ -144,6 +144,30 @@ func TestCandidatesProbeAfterHold(t *testing.T) {
 	if n1.Load() != 0 || r.candidates("N").mask != 0 {
 		t.Fatal("n1 answered the probe but is still marked")
 	}
+
+	// The probing call tries the node first, near or far: tried after
+	// the others, it would only be reached when they all failed, and a
+	// node that came back would stay passed by. The order still lists
+	// every node once.
+	r.SetPlatforms(NewPlatforms(map[string]PlatformNodes{"F": {Addrs: []string{"n1:1", "n2:1", "far:1"}, Near: 2}}))
+	for _, node := range []int{0, 1, 2} {
+		r.Platforms().down["f"][node].Store(time.Now().Add(-time.Millisecond).UnixNano())
+		var seen []string
+		for i := 0; i < 4; i++ {
+			h := r.candidates("F")
+			if h.mask&(1<<node) != 0 {
+				continue // passes the node by: not the probing call
+			}
+			for k := 0; k < h.len(); k++ {
+				seen = append(seen, strings.TrimSuffix(strings.TrimPrefix(h.at(k), "https://"), ":1/vp"))
+			}
+		}
+		want := []string{"n1", "n2", "far"}[node]
+		if len(seen) != 3 || seen[0] != want || seen[1] == seen[2] || seen[1] == want || seen[2] == want {
+			t.Errorf("the call probing %s after its hold tried %v; want it first, then each other node once", want, seen)
+		}
+		r.Platforms().down["f"][node].Store(0)
+	}
 }
 
 // Platform names match case-insensitively, non-ASCII ones too.
