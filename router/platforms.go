@@ -1,10 +1,13 @@
 package router
 
 import (
+	"maps"
 	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
+
+	"github.com/valyala/fasthttp"
 )
 
 // PlatformScheme starts a call address that names a platform of the
@@ -158,6 +161,46 @@ func (r *Router) SetPlatforms(p *Platforms) {
 		p.inherit(old)
 	}
 	r.plats.Store(p)
+	r.pruneClients(p)
+}
+
+// pruneClients drops the clients of other platforms' nodes that p no
+// longer lists: nodes come and go (a container back on a new address), and
+// each address a node ever had would otherwise keep a client for the
+// node's lifetime. A call holding a dropped client finishes on it; its
+// idle connections close after MaxIdleConnDuration.
+func (r *Router) pruneClients(p *Platforms) {
+	cur := r.clients.Load()
+	if cur == nil {
+		return
+	}
+	live := func(hostport string) bool {
+		if p == nil {
+			return false
+		}
+		for _, pn := range p.byName {
+			if slices.Contains(pn.Addrs, hostport) {
+				return true
+			}
+		}
+		return false
+	}
+	r.clientsMu.Lock()
+	defer r.clientsMu.Unlock()
+	cur = r.clients.Load()
+	var next map[clientKey]*fasthttp.HostClient
+	for k := range *cur {
+		if k.hsaID == "" || live(k.hostport) {
+			continue
+		}
+		if next == nil {
+			next = maps.Clone(*cur)
+		}
+		delete(next, k)
+	}
+	if next != nil {
+		r.clients.Store(&next)
+	}
 }
 
 // equal reports whether q routes exactly as p does.

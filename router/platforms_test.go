@@ -1,9 +1,12 @@
 package router
 
 import (
+	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/valyala/fasthttp"
 )
 
 // Calls are spread round robin over a platform's near nodes, each order
@@ -178,5 +181,31 @@ func TestCandidatesNonASCIIName(t *testing.T) {
 		if h := r.candidates(name); h.len() != 1 {
 			t.Errorf("candidates(%q) = %d nodes, want 1", name, h.len())
 		}
+	}
+}
+
+// The client of a node the platform table no longer lists is dropped;
+// clients of producers and of listed nodes are kept.
+func TestSetPlatformsPrunesClients(t *testing.T) {
+	r := &Router{}
+	empty := map[clientKey]*fasthttp.HostClient{}
+	r.clients.Store(&empty)
+	r.SetPlatforms(NewPlatforms(map[string]PlatformNodes{"N": {Addrs: []string{"n1:1", "n2:1"}, HSAIDs: []string{"SE-N", "SE-N"}}}))
+	for _, u := range []string{"https://n1:1/vp", "https://n2:1/vp"} {
+		if _, _, err := r.platformClient(u, "SE-N", false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, _, err := r.clientWith("https://producer:1/p", time.Second, ""); err != nil {
+		t.Fatal(err)
+	}
+	r.SetPlatforms(NewPlatforms(map[string]PlatformNodes{"N": {Addrs: []string{"n2:1", "n3:1"}, HSAIDs: []string{"SE-N", "SE-N"}}}))
+	var got []string
+	for k := range *r.clients.Load() {
+		got = append(got, k.hostport)
+	}
+	slices.Sort(got)
+	if strings.Join(got, ",") != "n2:1,producer:1" {
+		t.Errorf("clients after n1 left the table: %v, want n2's and the producer's", got)
 	}
 }
