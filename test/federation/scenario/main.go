@@ -635,7 +635,10 @@ func killPhase(victim *node) {
 		} else {
 			faults[classify(r.fault)]++
 		}
-		if r.done.Before(killAt) {
+		// killAt is when docker saw the process gone, a little after it
+		// died: a call that failed between the kill being issued and then
+		// was in flight at the kill.
+		if r.done.Before(issued) {
 			continue
 		}
 		if !r.ok {
