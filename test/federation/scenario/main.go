@@ -488,6 +488,23 @@ func run() error {
 		return true
 	})
 	if err != nil {
+		// What each node saw, to tell a pool that never joined from a
+		// member not routable.
+		for _, name := range names {
+			var v fedView
+			if gerr := adm.GetJSON(byName[name].admin, "/api/v1/federation", &v); gerr != nil {
+				logf("  %s: %v", name, gerr)
+				continue
+			}
+			var ms, ps []string
+			for _, m := range v.Members {
+				ms = append(ms, m.Name+"="+m.State+"/"+m.Certificate)
+			}
+			for _, pl := range v.Platforms {
+				ps = append(ps, fmt.Sprintf("%s:%d", pl.Name, len(pl.Nodes)))
+			}
+			logf("  %s: members %v; routes %v", name, ms, ps)
+		}
 		return err
 	}
 	logf("federation formed: every node ready and routing to the next platform's nodes (%dms after the catalogs)", took.Milliseconds())
