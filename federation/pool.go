@@ -81,13 +81,24 @@ type Config struct {
 	ProbeTimeout   time.Duration
 	GossipInterval time.Duration
 	SuspicionMult  int
+	// PushPullInterval is how often a member exchanges its whole state
+	// with a random other one (memberlist's anti-entropy). Gossip spreads a
+	// metadata change only for a few rounds; a member that joined while it
+	// spread can keep the old metadata (a node's router address, published
+	// when it is ready) until this exchange.
+	PushPullInterval time.Duration
 
 	Logger *slog.Logger
 }
 
 // DefaultConfig returns defaults for a platform (LAN) pool.
 func DefaultConfig() Config {
-	return Config{RejoinInterval: 5 * time.Second, ReapAfter: 72 * time.Hour}
+	// Push/pull every 10 s, not memberlist's 30 s (LAN) or 60 s (WAN):
+	// the federation scenario saw nodes that joined while a member's
+	// "ready" metadata spread keep its old metadata, and route without it,
+	// for over 30 s. One exchange is a TLS stream to one member, a few
+	// kB: cheap for pools of tens of nodes.
+	return Config{RejoinInterval: 5 * time.Second, ReapAfter: 72 * time.Hour, PushPullInterval: 10 * time.Second}
 }
 
 // DefaultFederationConfig returns defaults for the federation pool: WAN
@@ -474,6 +485,9 @@ func (p *Pool) start() (*memberlist.Memberlist, error) {
 	}
 	if p.cfg.SuspicionMult > 0 {
 		mc.SuspicionMult = p.cfg.SuspicionMult
+	}
+	if p.cfg.PushPullInterval > 0 {
+		mc.PushPullInterval = p.cfg.PushPullInterval
 	}
 	// A dead member stays in memberlist's list (and receives gossip) for
 	// this long; the pool's own rejoin covers longer partitions.

@@ -420,3 +420,31 @@ func TestPoolRejoinReachesSeedsPastSilentFailedMembers(t *testing.T) {
 		return ok && m.State == StateAlive
 	}, b)
 }
+
+// Gossip spreads a metadata change for a few rounds only; a member that
+// missed them learns it at the next push/pull. Here gossip and probes are
+// slowed so far that the change is never gossiped: only push/pull, every
+// PushPullInterval, can carry it.
+func TestPoolPushPullCarriesMissedMetadata(t *testing.T) {
+	pk := newTestPKI(t)
+	quiet := func(c Config) Config {
+		c.GossipInterval, c.ProbeInterval, c.ProbeTimeout = time.Hour, time.Hour, time.Second
+		c.PushPullInterval = 300 * time.Millisecond
+		return c
+	}
+	a, _ := startPool(t, quiet(testConfig(t, pk, "a")))
+	b, _ := startPool(t, quiet(testConfig(t, pk, "b", a.Addr())))
+	waitFor(t, "two alive", 5*time.Second, func() bool { return states(a) == "a=alive b=alive" })
+	meta := b.cfg.Meta
+	meta.RouterAddr = "127.0.0.1:20999"
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = b.SetMeta(meta) // waits (in vain) for the update to be gossiped
+	}()
+	t.Cleanup(func() { <-done })
+	waitFor(t, "a has b's new metadata", 2*time.Second, func() bool {
+		m, ok := member(a, "b")
+		return ok && m.Meta.RouterAddr == "127.0.0.1:20999"
+	}, a)
+}

@@ -257,6 +257,7 @@ type fedView struct {
 		Name        string `json:"name"`
 		State       string `json:"state"`
 		Certificate string `json:"certificate"`
+		Router      string `json:"router"`
 	} `json:"members"`
 	Platforms []struct {
 		Name  string   `json:"name"`
@@ -498,7 +499,7 @@ func run() error {
 			}
 			var ms, ps []string
 			for _, m := range v.Members {
-				ms = append(ms, m.Name+"="+m.State+"/"+m.Certificate)
+				ms = append(ms, m.Name+"="+m.State+"/"+m.Certificate+"/router:"+m.Router)
 			}
 			for _, pl := range v.Platforms {
 				ps = append(ps, fmt.Sprintf("%s:%d", pl.Name, len(pl.Nodes)))
