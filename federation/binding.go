@@ -10,10 +10,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"sort"
 	"strings"
-	"sync"
 	"time"
 )
 
@@ -134,45 +132,18 @@ func (p *Pool) kickBindings() {
 func (p *Pool) runBindings(ctx context.Context) {
 	t := time.NewTicker(bindTick)
 	defer t.Stop()
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	var mu sync.Mutex
-	inFlight := map[string]bool{} // member names being checked
-	ended := make(chan struct{}, 1)
+	checks := newFlights()
+	defer checks.wait(0)
 	for {
-	start:
 		for _, m := range p.dueBindings(time.Now()) {
-			mu.Lock()
-			busy, full := inFlight[m.Name], len(inFlight) >= bindParallel
-			if !busy && !full {
-				inFlight[m.Name] = true
-			}
-			mu.Unlock()
-			switch {
-			case full:
-				break start // look again when a check ends
-			case busy:
-				continue
-			}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				p.check(ctx, m)
-				mu.Lock()
-				delete(inFlight, m.Name)
-				mu.Unlock()
-				select {
-				case ended <- struct{}{}:
-				default:
-				}
-			}()
+			checks.start(m.Name, true, bindParallel, func() { p.check(ctx, m) })
 		}
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
 		case <-p.bindKick:
-		case <-ended:
+		case <-checks.ended: // a slot is free: look for due checks again
 		}
 	}
 }
@@ -273,20 +244,16 @@ func (p *Pool) challenge(ctx context.Context, m Member) (*x509.Certificate, erro
 	}
 	ctx, cancel := context.WithTimeout(ctx, bindTimeout)
 	defer cancel()
-	raw, err := (&net.Dialer{}).DialContext(ctx, "tcp", m.Addr)
+	tc, err := tr.dial(ctx, m.Addr, bindTimeout)
 	if err != nil {
 		return nil, err
 	}
-	defer raw.Close()
+	defer tc.Close()
 	// Shutdown (ctx) ends a read or write in progress.
-	stop := context.AfterFunc(ctx, func() { raw.Close() })
+	stop := context.AfterFunc(ctx, func() { tc.raw.Close() })
 	defer stop()
 	if d, ok := ctx.Deadline(); ok {
-		_ = raw.SetDeadline(d)
-	}
-	tc := tls.Client(raw, tr.clientFor(m.Addr))
-	if err := tc.HandshakeContext(ctx); err != nil {
-		return nil, fmt.Errorf("TLS handshake with %s: %w", m.Addr, err)
+		_ = tc.SetDeadline(d)
 	}
 	if _, err := tc.Write([]byte{bindingChallenge}); err != nil {
 		return nil, fmt.Errorf("binding challenge to %s: %w", m.Addr, err)
@@ -303,7 +270,7 @@ func (p *Pool) challenge(ctx context.Context, m Member) (*x509.Certificate, erro
 	if _, err := io.ReadFull(tc, mac); err != nil {
 		return nil, fmt.Errorf("binding answer from %s: %w", m.Addr, err)
 	}
-	cs := tc.ConnectionState()
+	cs := tc.tls.ConnectionState()
 	if string(name) != m.Name {
 		return nil, fmt.Errorf("the member at %s answers as %q, not %q", m.Addr, name, m.Name)
 	}

@@ -373,7 +373,7 @@ func (p *Pool) Run(ctx context.Context) error {
 			p.runBindings(checkCtx)
 		}()
 	}
-	joins := &rejoiner{inFlight: map[string]bool{}}
+	joins := newFlights()
 	p.rejoin(ml, joins)
 	t := time.NewTicker(p.cfg.RejoinInterval)
 	defer t.Stop()
@@ -527,20 +527,14 @@ const maxRejoins = 8
 // once resolved, since the transport no longer dials.
 const rejoinStopWait = 3 * time.Second
 
-// rejoiner tracks the joins in flight, one at most per address.
-type rejoiner struct {
-	mu       sync.Mutex
-	inFlight map[string]bool // address → is a seed
-	failed   int             // joins in flight to failed members' addresses
-	wg       sync.WaitGroup
-}
-
 // rejoin tries the seeds when this member is alone, and failed members'
 // addresses always: that is how a partition heals. Each address is joined
-// on a goroutine of its own: a join can take memberlist's TCPTimeout (30 s
-// on WAN timing) at an address that accepts and never answers, and such an
-// address must hold up neither the other addresses nor the pool's loop.
-func (p *Pool) rejoin(ml *memberlist.Memberlist, r *rejoiner) {
+// on a goroutine of its own (joins): a join can take memberlist's
+// TCPTimeout (30 s on WAN timing) at an address that accepts and never
+// answers, and such an address must hold up neither the other addresses
+// nor the pool's loop. Seeds go first and are not counted against
+// maxRejoins.
+func (p *Pool) rejoin(ml *memberlist.Memberlist, joins *flights) {
 	p.mu.Lock()
 	var failed []string
 	alive := 0
@@ -554,59 +548,20 @@ func (p *Pool) rejoin(ml *memberlist.Memberlist, r *rejoiner) {
 		}
 	}
 	p.mu.Unlock()
+	join := func(addr string) func() {
+		return func() {
+			if n, err := ml.Join([]string{addr}); n == 0 && err != nil {
+				p.log.Debug("gossip rejoin: no answer", "target", addr, "err", err)
+			}
+		}
+	}
 	if alive == 0 {
 		for _, addr := range p.cfg.Seeds {
-			p.startJoin(ml, r, addr, true)
+			joins.start(addr, false, 0, join(addr))
 		}
 	}
 	for _, addr := range failed {
-		p.startJoin(ml, r, addr, false)
-	}
-}
-
-// startJoin joins addr on a goroutine of its own unless a join to it is in
-// flight, or (not a seed) maxRejoins joins to failed members are.
-func (p *Pool) startJoin(ml *memberlist.Memberlist, r *rejoiner, addr string, seed bool) {
-	r.mu.Lock()
-	_, busy := r.inFlight[addr]
-	start := !busy && (seed || r.failed < maxRejoins)
-	if start {
-		r.inFlight[addr] = seed
-		if !seed {
-			r.failed++
-		}
-	}
-	r.mu.Unlock()
-	if !start {
-		return
-	}
-	r.wg.Add(1)
-	go func() {
-		defer r.wg.Done()
-		if n, err := ml.Join([]string{addr}); n == 0 && err != nil {
-			p.log.Debug("gossip rejoin: no answer", "target", addr, "err", err)
-		}
-		r.mu.Lock()
-		delete(r.inFlight, addr)
-		if !seed {
-			r.failed--
-		}
-		r.mu.Unlock()
-	}()
-}
-
-// wait waits for the joins in flight, at most d.
-func (r *rejoiner) wait(d time.Duration) bool {
-	done := make(chan struct{})
-	go func() {
-		r.wg.Wait()
-		close(done)
-	}()
-	select {
-	case <-done:
-		return true
-	case <-time.After(d):
-		return false
+		joins.start(addr, true, maxRejoins, join(addr))
 	}
 }
 

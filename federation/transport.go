@@ -169,20 +169,27 @@ func (t *tlsTransport) DialTimeout(addr string, timeout time.Duration) (net.Conn
 }
 
 func (t *tlsTransport) DialAddressTimeout(a memberlist.Address, timeout time.Duration) (net.Conn, error) {
-	c, err := (&net.Dialer{Timeout: timeout}).DialContext(t.dialCtx, "tcp", a.Addr)
+	return t.dial(t.dialCtx, a.Addr, timeout)
+}
+
+// dial opens a TLS stream to addr, connected and handshaken within
+// timeout; ctx ends the connect and the handshake early, and Shutdown
+// ends the stream whenever it is still open.
+func (t *tlsTransport) dial(ctx context.Context, addr string, timeout time.Duration) (*outboundConn, error) {
+	c, err := (&net.Dialer{Timeout: timeout}).DialContext(ctx, "tcp", addr)
 	if err != nil {
 		return nil, err
 	}
-	tc := tls.Client(c, t.clientFor(a.Addr))
-	oc := &outboundConn{Conn: countingConn{tc, &t.sent}, raw: c, t: t}
+	tc := tls.Client(c, t.clientFor(addr))
+	oc := &outboundConn{Conn: countingConn{tc, &t.sent}, tls: tc, raw: c, t: t}
 	if !t.track(oc) {
 		c.Close()
 		return nil, errors.New("gossip transport is shut down")
 	}
 	_ = tc.SetDeadline(time.Now().Add(timeout))
-	if err := tc.HandshakeContext(t.dialCtx); err != nil {
+	if err := tc.HandshakeContext(ctx); err != nil {
 		oc.Close()
-		return nil, fmt.Errorf("gossip TLS handshake with %s: %w", a.Addr, err)
+		return nil, fmt.Errorf("gossip TLS handshake with %s: %w", addr, err)
 	}
 	_ = tc.SetDeadline(time.Time{})
 	return oc, nil
@@ -204,8 +211,9 @@ func (t *tlsTransport) track(oc *outboundConn) bool {
 // Shutdown closes the TCP connection of any still open, which ends a read
 // or write in progress; memberlist then closes the stream itself.
 type outboundConn struct {
-	net.Conn          // the TLS stream, counted
-	raw      net.Conn // the TCP connection under it
+	net.Conn           // the TLS stream, counted
+	tls      *tls.Conn // the TLS stream itself
+	raw      net.Conn  // the TCP connection under it
 	t        *tlsTransport
 	once     sync.Once
 }
