@@ -644,6 +644,20 @@ func (a *admin) write(w http.ResponseWriter, r *http.Request, typ command.Type, 
 	writeJSON(w, code, out)
 }
 
+// takeToken takes a token from busy, a channel whose capacity bounds some
+// costly answers running at once, and returns its release; when none is
+// free it answers 503 with Retry-After and busyErr, and reports false.
+func takeToken(w http.ResponseWriter, busy chan struct{}, busyErr error) (release func(), ok bool) {
+	select {
+	case busy <- struct{}{}:
+		return func() { <-busy }, true
+	default:
+		w.Header().Set("Retry-After", "1")
+		httpError(w, http.StatusServiceUnavailable, busyErr)
+		return nil, false
+	}
+}
+
 // retryable is a forwarding failure that left the write unsent.
 type retryable struct {
 	status int

@@ -188,14 +188,11 @@ func (a *admin) integrations(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if local {
-		select {
-		case a.localBusy <- struct{}{}:
-			defer func() { <-a.localBusy }()
-		default:
-			w.Header().Set("Retry-After", "1")
-			httpError(w, http.StatusServiceUnavailable, fmt.Errorf("integrations: this node is computing %d local answers already; retry, or ask another node of the platform", maxLocalConcurrent))
+		release, ok := takeToken(w, a.localBusy, fmt.Errorf("integrations: this node is computing %d local answers already; retry, or ask another node of the platform", maxLocalConcurrent))
+		if !ok {
 			return
 		}
+		defer release()
 		out := a.localIntegrations(f, time.Now())
 		if strings.HasPrefix(actorOf(r), "federation:") {
 			hideProducerURLs(out)

@@ -71,14 +71,11 @@ func (a *admin) trace(w http.ResponseWriter, r *http.Request) {
 		httpError(w, 404, fmt.Errorf("no hop record of %s on node %s (records are kept for a limited time and count; query the node that took the call)", id, a.n.cfg.Node.Name))
 		return
 	}
-	select {
-	case a.traceBusy <- struct{}{}:
-		defer func() { <-a.traceBusy }()
-	default:
-		w.Header().Set("Retry-After", "1")
-		httpError(w, http.StatusServiceUnavailable, fmt.Errorf("trace: this node is assembling %d traces already; retry", maxTraceConcurrent))
+	release, ok := takeToken(w, a.traceBusy, fmt.Errorf("trace: this node is assembling %d traces already; retry", maxTraceConcurrent))
+	if !ok {
 		return
 	}
+	defer release()
 	ctx, cancel := context.WithTimeout(r.Context(), traceTimeout)
 	defer cancel()
 	as := &assembly{seen: map[string]bool{}, out: TraceAnswer{ID: id, Hops: []router.HopRecord{}}}
@@ -188,13 +185,21 @@ func peerIsMember(cs *tls.ConnectionState, m federation.Member) error {
 	if cs == nil || len(cs.PeerCertificates) == 0 {
 		return errors.New("no server certificate")
 	}
-	leaf := cs.PeerCertificates[0]
-	hsa, _ := router.SenderIDFromCert(leaf, nil)
-	if !strings.EqualFold(leaf.Subject.CommonName, m.Meta.Node) || m.Meta.HSAID != "" && !strings.EqualFold(hsa, m.Meta.HSAID) {
+	if leaf := cs.PeerCertificates[0]; !certOfMember(leaf, m.Meta) {
+		hsa, _ := router.SenderIDFromCert(leaf, nil)
 		return fmt.Errorf("the admin address %s presents the certificate of %q (HSA-ID %q), not of node %s (HSA-ID %q)",
 			m.Meta.AdminAddr, leaf.Subject.CommonName, hsa, m.Meta.Node, m.Meta.HSAID)
 	}
 	return nil
+}
+
+// certOfMember reports whether cert is that of the federation member
+// advertising md: its CN is the member's node name and its HSA-ID the one
+// the member advertises. Both directions of a cross-platform admin query
+// apply it (federationPeer, peerIsMember).
+func certOfMember(cert *x509.Certificate, md federation.Meta) bool {
+	hsa, _ := router.SenderIDFromCert(cert, nil)
+	return strings.EqualFold(md.Node, cert.Subject.CommonName) && (md.HSAID == "" || strings.EqualFold(md.HSAID, hsa))
 }
 
 // remoteHops fetches the records of the call h made from the node it
@@ -278,11 +283,10 @@ func (n *Node) membersOfRouter(platform, rawURL string) ([]federation.Member, er
 // the one the member advertises. Such a node may read hop records
 // (GET /api/v1/trace/...) and nothing else.
 func (n *Node) federationPeer(cert *x509.Certificate) (string, bool) {
-	hsa, _ := router.SenderIDFromCert(cert, nil)
 	for _, m := range n.FederationMembers() {
 		md := m.Meta
 		if m.State != federation.StateAlive || md.Environment != n.cfg.Federation.Environment || m.Name != md.Platform+"/"+md.Node ||
-			!strings.EqualFold(md.Node, cert.Subject.CommonName) || md.HSAID != "" && !strings.EqualFold(md.HSAID, hsa) {
+			!certOfMember(cert, md) {
 			continue
 		}
 		return m.Name, true
