@@ -373,13 +373,12 @@ func (r *Router) candidates(platform string) hopOrder {
 			// picks it; one that answers is cleared (markUp). Tried after
 			// the others, it would be reached only when they all failed,
 			// and a node that came back would stay passed by.
-			switch {
-			case until > now || !h.down[j].CompareAndSwap(until, now+int64(DownHold)):
+			// One probe per call: a second expired node is left, hold
+			// and all, to the next call, not renewed unprobed.
+			if until > now || h.probe != 0 || !h.down[j].CompareAndSwap(until, now+int64(DownHold)) {
 				h.mask |= 1 << j
-			case h.probe == 0:
+			} else {
 				h.probe = j + 1
-			default:
-				h.mask |= 1 << j // one probe per call
 			}
 		}
 	}

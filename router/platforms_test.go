@@ -171,6 +171,20 @@ func TestCandidatesProbeAfterHold(t *testing.T) {
 		}
 		r.Platforms().down["f"][node].Store(0)
 	}
+
+	// Two holds ended: one call probes one node, and the next call the
+	// other; the second is not renewed by a call that does not try it.
+	past := time.Now().Add(-time.Millisecond).UnixNano()
+	r.Platforms().down["f"][0].Store(past)
+	r.Platforms().down["f"][2].Store(past)
+	var probed []string
+	for i := 0; i < 2; i++ {
+		h := r.candidates("F")
+		probed = append(probed, strings.TrimSuffix(strings.TrimPrefix(h.at(0), "https://"), ":1/vp"))
+	}
+	if slices.Sort(probed); strings.Join(probed, ",") != "far,n1" {
+		t.Errorf("two nodes whose holds ended: the next two calls tried %v first; want each of n1 and far once", probed)
+	}
 }
 
 // Platform names match case-insensitively, non-ASCII ones too.

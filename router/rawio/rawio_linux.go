@@ -41,8 +41,8 @@ type Conn struct {
 	werr    syscall.Errno
 	writeFn func(uintptr) bool
 
-	// PeerClosed's callback, buffers and result, under rmu.
-	peekFn     func(uintptr)
+	// PeerClosed's callback, its getsockopt buffers and result, under rmu.
+	stateFn    func(uintptr)
 	tcpInfo    syscall.TCPInfo
 	tcpInfoLen uint32
 	peerClosed bool
@@ -61,7 +61,7 @@ func Wrap(c net.Conn) net.Conn {
 	w := &Conn{tcp: tc, rc: rc}
 	w.readFn = w.doRead
 	w.writeFn = w.doWrite
-	w.peekFn = w.doPeek
+	w.stateFn = w.doState
 	return w
 }
 
@@ -78,7 +78,7 @@ func (c *Conn) PeerClosed() bool {
 	c.rmu.Lock()
 	defer c.rmu.Unlock()
 	c.peerClosed = false
-	if err := c.rc.Control(c.peekFn); err != nil {
+	if err := c.rc.Control(c.stateFn); err != nil {
 		return true // closed on this side
 	}
 	return c.peerClosed
@@ -88,7 +88,7 @@ func (c *Conn) PeerClosed() bool {
 // ways.
 const tcpEstablished = 1
 
-func (c *Conn) doPeek(fd uintptr) {
+func (c *Conn) doState(fd uintptr) {
 	c.tcpInfoLen = uint32(unsafe.Sizeof(c.tcpInfo))
 	_, _, e := syscall.RawSyscall6(syscall.SYS_GETSOCKOPT, fd, syscall.IPPROTO_TCP, syscall.TCP_INFO,
 		uintptr(unsafe.Pointer(&c.tcpInfo)), uintptr(unsafe.Pointer(&c.tcpInfoLen)), 0)
