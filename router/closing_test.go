@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -33,33 +34,52 @@ func newClosingServer(t *testing.T, k *routertest.PKI, answer bool) *closingServ
 		t.Fatal(err)
 	}
 	s := &closingServer{addr: ln.Addr().String()}
-	t.Cleanup(func() { ln.Close() })
+	serve(t, ln, func(c net.Conn) {
+		defer c.Close()
+		_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+		req, err := http.ReadRequest(bufio.NewReader(c))
+		if err != nil {
+			return
+		}
+		if _, err := io.Copy(io.Discard, req.Body); err != nil {
+			return
+		}
+		s.got.Add(1)
+		if answer {
+			const body = `<soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/"><soap:Body/></soap:Envelope>`
+			_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Type: text/xml; charset=UTF-8\r\nContent-Length: "+
+				strconv.Itoa(len(body))+"\r\n\r\n"+body)
+		}
+	})
+	return s
+}
+
+// serve accepts on ln until the test ends and hands each connection to
+// handle on a goroutine of its own; the listener and every connection
+// still open are closed when the test ends.
+func serve(t *testing.T, ln net.Listener, handle func(net.Conn)) {
+	var mu sync.Mutex
+	var conns []net.Conn
+	t.Cleanup(func() {
+		ln.Close()
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range conns {
+			c.Close()
+		}
+	})
 	go func() {
 		for {
 			c, err := ln.Accept()
 			if err != nil {
 				return
 			}
-			go func() {
-				defer c.Close()
-				_ = c.SetDeadline(time.Now().Add(10 * time.Second))
-				req, err := http.ReadRequest(bufio.NewReader(c))
-				if err != nil {
-					return
-				}
-				if _, err := io.Copy(io.Discard, req.Body); err != nil {
-					return
-				}
-				s.got.Add(1)
-				if answer {
-					const body = `<soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/"><soap:Body/></soap:Envelope>`
-					_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Type: text/xml; charset=UTF-8\r\nContent-Length: "+
-						strconv.Itoa(len(body))+"\r\n\r\n"+body)
-				}
-			}()
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+			go handle(c)
 		}
 	}()
-	return s
 }
 
 // A pooled connection the peer closed while idle is not written on: each
@@ -115,16 +135,7 @@ func TestHandlerPassesFrozenPlatformNodeBy(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { frozen.Close() })
-	go func() {
-		for {
-			c, err := frozen.Accept()
-			if err != nil {
-				return
-			}
-			t.Cleanup(func() { c.Close() })
-		}
-	}()
+	serve(t, frozen, func(net.Conn) {}) // holds each connection open, silent
 	good := routertest.NewTLSProducer(t, k, nil)
 	cat := routertest.NewCatalog(t).RouteAuth(nsPing, "SE-LA", "RIVTABP21", "vaxel://NATIONAL", consumerID).Build()
 	r := start(t, k, nil, cat)
