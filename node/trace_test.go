@@ -18,18 +18,28 @@ import (
 // traceGet queries an admin API with the named certificate of the test PKI.
 func traceGet(t *testing.T, dir, certName, adminAddr, path string) (int, []byte) {
 	t.Helper()
-	tc, err := pki.ClientTLSConfig(filepath.Join(dir, certName+".crt"), filepath.Join(dir, certName+".key"), []string{filepath.Join(dir, "ca.crt")})
+	st, b, err := traceQuery(dir, certName, adminAddr, path)
 	if err != nil {
 		t.Fatal(err)
+	}
+	return st, b
+}
+
+// traceQuery is traceGet for goroutines other than the test's, which may
+// not end the test.
+func traceQuery(dir, certName, adminAddr, path string) (int, []byte, error) {
+	tc, err := pki.ClientTLSConfig(filepath.Join(dir, certName+".crt"), filepath.Join(dir, certName+".key"), []string{filepath.Join(dir, "ca.crt")})
+	if err != nil {
+		return 0, nil, err
 	}
 	cl := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: tc, DisableKeepAlives: true}}
 	resp, err := cl.Get("https://" + adminAddr + path)
 	if err != nil {
-		t.Fatal(err)
+		return 0, nil, err
 	}
 	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, b
+	b, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, b, err
 }
 
 // A call crosses three platforms, A → N → B → producer, each routing to the

@@ -235,10 +235,13 @@ func TestTraceAssemblyBoundsAgainstHostilePeer(t *testing.T) {
 		for range maxTraceConcurrent {
 			go func() {
 				start := time.Now()
-				st, raw := traceGet(t, p.dir, "admin", a.AdminAddr(), "/api/v1/trace/"+corr)
+				st, raw, err := traceQuery(p.dir, "admin", a.AdminAddr(), "/api/v1/trace/"+corr)
 				var ans TraceAnswer
-				if err := json.Unmarshal(raw, &ans); st != 200 || err != nil {
-					t.Errorf("held trace: HTTP %d %s", st, raw)
+				if err == nil {
+					err = json.Unmarshal(raw, &ans)
+				}
+				if st != 200 || err != nil {
+					t.Errorf("held trace: HTTP %d %s (%v)", st, raw, err)
 				}
 				results <- result{ans, time.Since(start)}
 			}()
